@@ -1,0 +1,72 @@
+"""The two places where the plugin steps into fairseq's checkpoint handling.
+
+fairseq has no plugin hook for either, so both wrap a function of ``fairseq.checkpoint_utils``
+(which fairseq's trainer and hub look up at call time):
+- ``load_checkpoint_to_cpu``: loads under the checkpoint allowlist; a refused file gives a one-line
+  reason instead of torch's multi-paragraph unpickling error.
+- ``save_checkpoint``: whenever it has just written ``checkpoint_best.pt`` for a PEFT model, also
+  writes ``checkpoint_best.peft.pt`` (the trained parameters only) beside it.
+"""
+import functools
+import logging
+import os
+import pickle
+
+from fairseq import checkpoint_utils
+
+from .checkpoint_safety import CheckpointError, allow_fairseq_checkpoints, refusal_message
+from .peft_checkpoint import PEFT_FILE_SUFFIX, save_peft_file
+
+logger = logging.getLogger(__name__)
+
+
+def _guard_loading(load):
+    @functools.wraps(load)
+    def load_checkpoint_to_cpu(path, *args, **kwargs):
+        try:
+            return load(path, *args, **kwargs)
+        except pickle.UnpicklingError as err:
+            raise CheckpointError(refusal_message(path, err)) from None
+
+    load_checkpoint_to_cpu.wrapped_by_fairseq_plugins = True
+    return load_checkpoint_to_cpu
+
+
+def _file_stamp(path):
+    try:
+        stat = os.stat(path)
+        return stat.st_mtime_ns, stat.st_size
+    except FileNotFoundError:
+        return None
+
+
+def _also_save_peft_file(save):
+    @functools.wraps(save)
+    def save_checkpoint(cfg, trainer, epoch_itr, val_loss):
+        best = os.path.join(cfg.save_dir, f"checkpoint_best{trainer.checkpoint_suffix}.pt")
+        before = _file_stamp(best)
+        result = save(cfg, trainer, epoch_itr, val_loss)
+        model = trainer.get_model()
+        if (
+            hasattr(model, "peft")
+            and model.peft.name != "none"
+            and trainer.should_save_checkpoint_on_current_rank
+            and _file_stamp(best) not in (None, before)
+        ):
+            target = best[: -len(".pt")] + PEFT_FILE_SUFFIX
+            restore = getattr(cfg, "finetune_from_model", None) or cfg.restore_file
+            save_peft_file(model, trainer.cfg, target, base_checkpoint=restore)
+            logger.info("Saved the PEFT-only file %s (%.1f kB)", target, os.path.getsize(target) / 1024)
+        return result
+
+    save_checkpoint.wrapped_by_fairseq_plugins = True
+    return save_checkpoint
+
+
+def install():
+    """Register the checkpoint allowlist and wrap fairseq's load/save functions (once per process)."""
+    allow_fairseq_checkpoints()
+    if not getattr(checkpoint_utils.load_checkpoint_to_cpu, "wrapped_by_fairseq_plugins", False):
+        checkpoint_utils.load_checkpoint_to_cpu = _guard_loading(checkpoint_utils.load_checkpoint_to_cpu)
+    if not getattr(checkpoint_utils.save_checkpoint, "wrapped_by_fairseq_plugins", False):
+        checkpoint_utils.save_checkpoint = _also_save_peft_file(checkpoint_utils.save_checkpoint)

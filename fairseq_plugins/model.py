@@ -1,0 +1,140 @@
+"""``roberta_peft``: fairseq's RobertaModel with a ``--peft`` switch (none, lora, bitfit, ...).
+
+    fairseq-train DATA --user-dir fairseq_plugins --task sentence_prediction \\
+        --arch roberta_peft_base --peft lora --lora-r 8 --lora-targets q_proj,v_proj ...
+
+Checkpoints keep fairseq's parameter names; the parameters a method adds (``lora_A``...) are extra
+keys. Restoring a plain RoBERTa checkpoint creates them fresh, as RoBERTa does for a new head.
+"""
+import logging
+
+from fairseq.models import register_model, register_model_architecture
+from fairseq.models.roberta.model import RobertaModel
+from fairseq.models.roberta.model import base_architecture as roberta_base_architecture
+from fairseq.utils import safe_getattr, safe_hasattr
+
+from .encoder import PeftRobertaEncoder, set_layer_norm_eps
+from .peft import METHODS, build_method
+from .peft.base import layers_arg
+from .trainable import (
+    HEAD_POLICIES, LM_HEAD_PREFIX, format_report, head_parameter_names, parameter_report, set_trainable,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@register_model("roberta_peft")
+class RobertaPeftModel(RobertaModel):
+    """RoBERTa whose encoder layers a PEFT method wraps, training only what the method names."""
+
+    def __init__(self, args, encoder):
+        super().__init__(args, encoder)
+        set_layer_norm_eps(self, args.layer_norm_eps)
+        self.peft = build_method(args)
+        self.peft.apply(self)
+        self.update_trainable()
+
+    @staticmethod
+    def add_args(parser):
+        RobertaModel.add_args(parser)
+        parser.add_argument("--peft", choices=sorted(METHODS),
+                            help="parameter-efficient method; 'none' is full fine-tuning (default none)")
+        parser.add_argument("--peft-layers", type=layers_arg, metavar="LAYERS",
+                            help="encoder layers the method applies to: 'all' (default) or e.g. '0,1,8-11'")
+        parser.add_argument("--head-trainable", choices=sorted(HEAD_POLICIES),
+                            help="which classification-head parameters train: all (default), out_proj "
+                                 "(HF BERT's classifier over a frozen pooler), bias, none")
+        parser.add_argument("--layer-norm-eps", type=float, metavar="EPS",
+                            help="LayerNorm epsilon (default 1e-5; BERT-family conversions use 1e-12)")
+        for method in METHODS.values():
+            method.add_args(parser)
+
+    @classmethod
+    def build_model(cls, args, task):
+        base_architecture(args)
+        if not safe_hasattr(args, "max_positions"):
+            if not safe_hasattr(args, "tokens_per_sample"):
+                args.tokens_per_sample = task.max_positions()
+            args.max_positions = args.tokens_per_sample
+        encoder = PeftRobertaEncoder(args, task.source_dictionary)
+        return cls(args, encoder)
+
+    def register_classification_head(self, name, num_classes=None, inner_dim=None, **kwargs):
+        super().register_classification_head(name, num_classes, inner_dim, **kwargs)
+        self.update_trainable()
+        logger.info(format_report(parameter_report(self, self.trainable_groups), self.peft.name))
+
+    def update_trainable(self):
+        """Freeze everything except the method's groups and the head policy's parameters."""
+        groups = self.peft.trainable_groups(self)
+        if self.classification_heads:  # the masked-LM head is unused by sentence classification
+            groups = {label: [n for n in names if not n.startswith(LM_HEAD_PREFIX)] for label, names in groups.items()}
+        groups.update(head_parameter_names(self, self.args.head_trainable))
+        set_trainable(self, groups)
+        self.trainable_groups = groups
+
+    def peft_parameter_names(self):
+        """Names of the parameters the PEFT method added to the base model."""
+        return set(self.peft.params_with_prefix(self))
+
+    def upgrade_state_dict_named(self, state_dict, name):
+        super().upgrade_state_dict_named(state_dict, name)
+        prefix = name + "." if name else ""
+        own = self.peft_parameter_names()
+        foreign = [
+            k for k in state_dict
+            if k.startswith(prefix) and k[len(prefix):] not in own and _is_peft_key(k)
+        ]
+        if foreign:
+            raise ValueError(
+                f"the checkpoint holds parameters of another PEFT setting ({foreign[0]}, ...): "
+                "export it to a plain checkpoint with scripts/export_checkpoint.py and restore that"
+            )
+        current = self.state_dict()
+        for key in own:
+            if prefix + key not in state_dict:  # restoring a plain checkpoint: start the method fresh
+                state_dict[prefix + key] = current[key]
+
+
+def _is_peft_key(key):
+    last = key.rsplit(".", 1)[-1]
+    return any(last.startswith(p) for method in METHODS.values() for p in method.param_prefixes)
+
+
+@register_model_architecture("roberta_peft", "roberta_peft")
+def base_architecture(args):
+    args.peft = safe_getattr(args, "peft", "none")
+    args.peft_layers = safe_getattr(args, "peft_layers", "all")
+    args.head_trainable = safe_getattr(args, "head_trainable", "all")
+    args.layer_norm_eps = safe_getattr(args, "layer_norm_eps", 1e-5)
+    for method in METHODS.values():
+        method.set_defaults(args)
+    roberta_base_architecture(args)
+
+
+def _shape(layers, dim, ffn, heads, **extra):
+    def arch(args):
+        args.encoder_layers = safe_getattr(args, "encoder_layers", layers)
+        args.encoder_embed_dim = safe_getattr(args, "encoder_embed_dim", dim)
+        args.encoder_ffn_embed_dim = safe_getattr(args, "encoder_ffn_embed_dim", ffn)
+        args.encoder_attention_heads = safe_getattr(args, "encoder_attention_heads", heads)
+        for key, value in extra.items():
+            setattr(args, key, safe_getattr(args, key, value))
+        base_architecture(args)
+
+    return arch
+
+
+# name -> shape; BERT-family shapes carry BERT's LayerNorm epsilon for converted weights.
+ARCHITECTURES = {
+    "roberta_peft_base": _shape(12, 768, 3072, 12),
+    "roberta_peft_large": _shape(24, 1024, 4096, 16),
+    # RoBERTa-small of the ALTeGraD course lab (report 001)
+    "roberta_peft_small": _shape(4, 512, 512, 8, max_positions=256),
+    "roberta_peft_minilm": _shape(6, 384, 1536, 12, layer_norm_eps=1e-12),
+    "roberta_peft_bert_tiny": _shape(2, 128, 512, 2, layer_norm_eps=1e-12),
+    "roberta_peft_bert_base": _shape(12, 768, 3072, 12, layer_norm_eps=1e-12),
+    "roberta_peft_distilbert": _shape(6, 768, 3072, 12, layer_norm_eps=1e-12),
+}
+for _name, _arch in ARCHITECTURES.items():
+    register_model_architecture("roberta_peft", _name)(_arch)

@@ -1,0 +1,14 @@
+"""The PEFT methods behind ``--peft``. A new method is one module here plus one entry in METHODS."""
+from .base import PeftMethod
+from .bitfit import BitFit
+from .full import FullFineTuning
+from .lora import Lora, LoraLinear
+
+METHODS = {method.name: method for method in (FullFineTuning, Lora, BitFit)}
+
+
+def build_method(args) -> PeftMethod:
+    return METHODS[args.peft](args)
+
+
+__all__ = ["METHODS", "PeftMethod", "build_method", "LoraLinear"]

@@ -1,0 +1,109 @@
+"""LoRA (Hu et al. 2021): a trainable low-rank update ``B A`` beside frozen Linear weights.
+
+Options follow peft's names: r, alpha (the update is scaled by alpha / r), dropout (on the
+update's input) and targets. ``A`` starts like a Linear weight (Kaiming-uniform) and ``B`` at zero,
+so a freshly wrapped model computes exactly what the base model computes.
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from fairseq.utils import safe_getattr
+
+from .base import LINEAR_TARGETS, PeftMethod, comma_choices, split_list
+
+
+class LoraLinear(nn.Linear):
+    """A Linear layer with a LoRA update; keeps the base layer's ``weight`` and ``bias`` names."""
+
+    def __init__(self, base: nn.Linear, r: int, alpha: float, dropout: float = 0.0):
+        nn.Module.__init__(self)  # reuse the base layer's tensors instead of allocating new ones
+        self.in_features, self.out_features = base.in_features, base.out_features
+        self.weight, self.bias = base.weight, base.bias
+        factory = {"device": base.weight.device, "dtype": base.weight.dtype}
+        self.lora_A = nn.Parameter(torch.empty(r, self.in_features, **factory))
+        self.lora_B = nn.Parameter(torch.zeros(self.out_features, r, **factory))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.r, self.alpha = r, alpha
+        self.scaling = alpha / r
+        self.lora_dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.merged = False
+
+    def delta_weight(self):
+        return (self.lora_B @ self.lora_A) * self.scaling
+
+    def forward(self, x):
+        out = F.linear(x, self.weight, self.bias)
+        if self.merged:
+            return out
+        update = F.linear(F.linear(self.lora_dropout(x), self.lora_A), self.lora_B)
+        return out + update * self.scaling
+
+    @torch.no_grad()
+    def merge(self):
+        if not self.merged:
+            self.weight += self.delta_weight()
+            self.merged = True
+
+    @torch.no_grad()
+    def unmerge(self):
+        if self.merged:
+            self.weight -= self.delta_weight()
+            self.merged = False
+
+    def extra_repr(self):
+        return f"{super().extra_repr()}, r={self.r}, alpha={self.alpha}, merged={self.merged}"
+
+
+class Lora(PeftMethod):
+    name = "lora"
+    param_prefixes = ("lora_",)
+    can_merge = True
+
+    @staticmethod
+    def add_args(parser):
+        parser.add_argument("--lora-r", type=int, metavar="R", help="LoRA rank (default 8)")
+        parser.add_argument("--lora-alpha", type=float, metavar="A",
+                            help="LoRA alpha; the update is scaled by alpha / r (default 8)")
+        parser.add_argument("--lora-dropout", type=float, metavar="P",
+                            help="dropout on the LoRA input (default 0)")
+        parser.add_argument("--lora-targets", type=comma_choices(LINEAR_TARGETS), metavar="LIST",
+                            help="comma list of Linear layers to adapt, from "
+                                 + ",".join(LINEAR_TARGETS) + " (default q_proj,v_proj)")
+
+    @staticmethod
+    def set_defaults(args):
+        args.lora_r = safe_getattr(args, "lora_r", 8)
+        args.lora_alpha = safe_getattr(args, "lora_alpha", 8.0)
+        args.lora_dropout = safe_getattr(args, "lora_dropout", 0.0)
+        args.lora_targets = safe_getattr(args, "lora_targets", "q_proj,v_proj")
+
+    def __init__(self, args):
+        super().__init__(args)
+        if args.lora_r < 1:
+            raise ValueError(f"--lora-r must be at least 1, got {args.lora_r}")
+        self.r, self.alpha, self.dropout = args.lora_r, args.lora_alpha, args.lora_dropout
+        self.targets = split_list(comma_choices(LINEAR_TARGETS)(args.lora_targets))
+
+    def options(self):
+        return {"method": self.name, "r": self.r, "alpha": self.alpha, "dropout": self.dropout,
+                "targets": self.targets, "layers": self.layers}
+
+    def apply(self, model):
+        self.replace_targets(model, self.targets, lambda lin: LoraLinear(lin, self.r, self.alpha, self.dropout))
+
+    def trainable_groups(self, model):
+        groups = {}
+        for name in self.params_with_prefix(model):
+            target = name.rsplit(".", 2)[-2]
+            groups.setdefault(f"lora {target}", []).append(name)
+        return groups
+
+    def merge(self, model):
+        for module in self.wrapped_modules(model, LoraLinear):
+            module.merge()
+
+    def unmerge(self, model):
+        for module in self.wrapped_modules(model, LoraLinear):
+            module.unmerge()

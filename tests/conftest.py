@@ -1,0 +1,88 @@
+"""Shared fixtures: a synthetic corpus binarized by fairseq, a plain RoBERTa checkpoint trained on it
+by fairseq itself (no plugin), and helpers to build models and run ``fairseq-train``."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PLUGIN_DIR = REPO / "fairseq_plugins"
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+import synthetic  # noqa: E402
+
+# A RoBERTa small enough to train in seconds on two CPU cores.
+TINY_SHAPE = [
+    "--encoder-layers", "2", "--encoder-embed-dim", "64", "--encoder-ffn-embed-dim", "128",
+    "--encoder-attention-heads", "4", "--max-positions", "64",
+]
+SENTENCE_PREDICTION = [
+    "--task", "sentence_prediction", "--criterion", "sentence_prediction",
+    "--init-token", "0", "--separator-token", "2",
+]
+TRAINING = [
+    "--batch-size", "32", "--optimizer", "adam", "--lr", "3e-3", "--cpu", "--seed", "1",
+    "--log-format", "simple", "--log-interval", "10", "--no-epoch-checkpoints",
+    "--best-checkpoint-metric", "accuracy", "--maximize-best-checkpoint-metric", "--num-workers", "0",
+]
+
+
+def fairseq_train(data, save_dir, *args, plugin=True, check=True):
+    """Run the real ``fairseq-train`` in a subprocess; returns the CompletedProcess (log in .stdout)."""
+    cmd = [sys.executable, "-m", "fairseq_cli.train", str(data), "--save-dir", str(save_dir),
+           *SENTENCE_PREDICTION, *TRAINING, *args]
+    if plugin:
+        cmd += ["--user-dir", str(PLUGIN_DIR)]
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"fairseq-train failed ({proc.returncode}):\n{proc.stdout[-4000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    """The synthetic corpus: raw text, a sentencepiece model and two data-bins."""
+    return synthetic.build(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="session")
+def plain_checkpoint(corpus, tmp_path_factory):
+    """A plain fairseq ``roberta`` checkpoint, trained by fairseq without the plugin on the 4-way task."""
+    save_dir = tmp_path_factory.mktemp("plain")
+    fairseq_train(corpus["pretrain_bin"], save_dir, "--arch", "roberta", *TINY_SHAPE, "--num-classes", "4",
+                  "--classification-head-name", "pretraining_head", "--max-epoch", "2", plugin=False)
+    return save_dir / "checkpoint_best.pt"
+
+
+def build_model(data_dir, *model_args, seed=1, num_classes=2):
+    """Build a model and its task in-process through fairseq's own argument parsing."""
+    import torch
+    from fairseq import options, tasks
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+
+    parser = options.get_training_parser()
+    argv = [str(data_dir), "--user-dir", str(PLUGIN_DIR), *SENTENCE_PREDICTION, "--cpu",
+            "--num-classes", str(num_classes), *model_args]
+    args = options.parse_args_and_arch(parser, input_args=argv)
+    cfg = convert_namespace_to_omegaconf(args)
+    torch.manual_seed(seed)
+    task = tasks.setup_task(cfg.task)
+    model = task.build_model(cfg.model)
+    return model, task, cfg
+
+
+def write_dictionaries(root: Path, vocab_size: int, num_classes: int = 2):
+    """A data directory holding only dictionaries: enough to build a model of a given vocabulary size.
+
+    fairseq adds 4 special symbols to dict.txt and the task adds <mask>, so the embedding has
+    ``vocab_size`` rows when dict.txt lists ``vocab_size - 5`` words.
+    """
+    (root / "input0").mkdir(parents=True, exist_ok=True)
+    (root / "label").mkdir(parents=True, exist_ok=True)
+    (root / "input0" / "dict.txt").write_text("".join(f"word{i} 1\n" for i in range(vocab_size - 5)))
+    (root / "label" / "dict.txt").write_text("".join(f"class{i} 1\n" for i in range(num_classes)))
+    return root
