@@ -14,6 +14,7 @@ from fairseq.models.roberta.model import base_architecture as roberta_base_archi
 from fairseq.utils import safe_getattr, safe_hasattr
 
 from .encoder import PeftRobertaEncoder, set_layer_norm_eps
+from .hf_conversion import POOLER_HEAD
 from .peft import METHODS, build_method
 from .peft.base import layers_arg
 from .trainable import (
@@ -44,6 +45,10 @@ class RobertaPeftModel(RobertaModel):
         parser.add_argument("--head-trainable", choices=sorted(HEAD_POLICIES),
                             help="which classification-head parameters train: all (default), out_proj "
                                  "(HF BERT's classifier over a frozen pooler), bias, none")
+        parser.add_argument("--head-init", choices=["pooler", "random"],
+                            help="start a new classification head's dense layer from the pretrained "
+                                 "BERT pooler when the restored checkpoint has one, as HF does (default "
+                                 "pooler), or at random")
         parser.add_argument("--layer-norm-eps", type=float, metavar="EPS",
                             help="LayerNorm epsilon (default 1e-5; BERT-family conversions use 1e-12)")
         for method in METHODS.values():
@@ -51,6 +56,10 @@ class RobertaPeftModel(RobertaModel):
 
     @classmethod
     def build_model(cls, args, task):
+        from omegaconf import OmegaConf
+
+        if OmegaConf.is_config(args):  # a configuration loaded from a checkpoint
+            OmegaConf.set_struct(args, False)
         base_architecture(args)
         if not safe_hasattr(args, "max_positions"):
             if not safe_hasattr(args, "tokens_per_sample"):
@@ -78,8 +87,17 @@ class RobertaPeftModel(RobertaModel):
         return set(self.peft.params_with_prefix(self))
 
     def upgrade_state_dict_named(self, state_dict, name):
-        super().upgrade_state_dict_named(state_dict, name)
         prefix = name + "." if name else ""
+        pooler_prefix = f"{prefix}classification_heads.{POOLER_HEAD}.dense."
+        pooler = {k[len(pooler_prefix):]: v for k, v in state_dict.items() if k.startswith(pooler_prefix)}
+        fresh_heads = [h for h in self.classification_heads if f"{prefix}classification_heads.{h}.dense.weight" not in state_dict]
+        super().upgrade_state_dict_named(state_dict, name)
+        if pooler and self.args.head_init == "pooler":
+            for head in fresh_heads:
+                if self.classification_heads[head].dense.weight.shape == pooler["weight"].shape:
+                    logger.info("classification head %s: dense layer starts from the pretrained pooler", head)
+                    for part, value in pooler.items():
+                        state_dict[f"{prefix}classification_heads.{head}.dense.{part}"] = value
         own = self.peft_parameter_names()
         foreign = [
             k for k in state_dict
@@ -106,6 +124,7 @@ def base_architecture(args):
     args.peft = safe_getattr(args, "peft", "none")
     args.peft_layers = safe_getattr(args, "peft_layers", "all")
     args.head_trainable = safe_getattr(args, "head_trainable", "all")
+    args.head_init = safe_getattr(args, "head_init", "pooler")
     args.layer_norm_eps = safe_getattr(args, "layer_norm_eps", 1e-5)
     for method in METHODS.values():
         method.set_defaults(args)

@@ -122,34 +122,6 @@ def compose(peft_file, base_checkpoint):
     return checkpoint_dict(cfg, model_state)
 
 
-def load_hub_model(checkpoint=None, peft_file=None, base_checkpoint=None, data=None, **overrides):
-    """A RobertaHubInterface for a fine-tuned checkpoint, or for a base checkpoint plus a PEFT-only file.
-
-    ``data`` points at the binarized data directory (its dictionaries) when the one recorded in
-    the checkpoint has moved; ``overrides`` are fairseq options such as ``bpe='gpt2'``.
-    """
-    from fairseq import checkpoint_utils
-    from fairseq.models.roberta import RobertaHubInterface
-    from omegaconf import OmegaConf
-
-    if peft_file is not None:
-        state = compose(peft_file, base_checkpoint)
-        path = base_checkpoint
-    else:
-        state = safe_load(checkpoint)
-        path = checkpoint
-    arg_overrides = dict(overrides)
-    if data is not None:
-        arg_overrides["data"] = data
-    state["cfg"] = OmegaConf.create(state["cfg"], flags={"allow_objects": True})
-    if arg_overrides:
-        from fairseq.dataclass.utils import overwrite_args_by_name
-
-        overwrite_args_by_name(state["cfg"], arg_overrides)
-    models, cfg, task = checkpoint_utils.load_model_ensemble_and_task([path], state=state)
-    return RobertaHubInterface(cfg, task, models[0])
-
-
 def export_plain(model, cfg, path):
     """Write ``model`` (merged where its method can merge) as a plain fairseq RoBERTa checkpoint."""
     if model.peft.can_merge:

@@ -28,13 +28,14 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from fairseq_plugins.checkpoint_safety import CheckpointError
-    from fairseq_plugins.peft_checkpoint import export_plain, load_hub_model
+    from fairseq_plugins.hub import from_pretrained
+    from fairseq_plugins.peft_checkpoint import export_plain
 
     try:
         if args.peft_file:
-            hub = load_hub_model(peft_file=args.peft_file, base_checkpoint=args.checkpoint, data=args.data)
+            hub = from_pretrained(peft_file=args.peft_file, base_checkpoint=args.checkpoint, data=args.data)
         else:
-            hub = load_hub_model(checkpoint=args.checkpoint, data=args.data)
+            hub = from_pretrained(checkpoint=args.checkpoint, data=args.data)
         os.makedirs(args.out_dir, exist_ok=True)
         export_plain(hub.model, hub.cfg, os.path.join(args.out_dir, "model.pt"))
     except (CheckpointError, FileNotFoundError, ValueError) as err:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SHARED_DIR", REPO.parent / "shared"))
 PLUGIN_DIR = REPO / "fairseq_plugins"
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))

@@ -14,7 +14,7 @@ import torch
 from conftest import REPO, TINY_SHAPE, fairseq_train
 
 from fairseq_plugins.checkpoint_safety import safe_load
-from fairseq_plugins.peft_checkpoint import load_hub_model
+from fairseq_plugins.hub import from_pretrained
 
 RESET = ["--reset-optimizer", "--reset-dataloader", "--reset-meters", "--reset-lr-scheduler"]
 METHODS = {"lora": ["--peft", "lora"], "bitfit": ["--peft", "bitfit", "--lr", "1e-2"], "none": ["--peft", "none"]}
@@ -43,7 +43,7 @@ def runs(corpus, plain_checkpoint, tmp_path_factory):
 
 
 def hub_for(corpus, **kwargs):
-    return load_hub_model(data=str(corpus["finetune_bin"]), bpe="sentencepiece",
+    return from_pretrained(data=str(corpus["finetune_bin"]), bpe="sentencepiece",
                           sentencepiece_model=str(corpus["spm_model"]), **kwargs)
 
 
