@@ -1,18 +1,24 @@
-"""The two places where the plugin steps into fairseq's checkpoint handling.
+"""The places where the plugin steps into fairseq's checkpoint handling.
 
-fairseq has no plugin hook for either, so both wrap a function of ``fairseq.checkpoint_utils``
-(which fairseq's trainer and hub look up at call time):
+fairseq has no plugin hook for them, so each wraps a function that fairseq's trainer and hub look
+up at call time:
 - ``load_checkpoint_to_cpu``: loads under the checkpoint allowlist; a refused file gives a one-line
   reason instead of torch's multi-paragraph unpickling error.
 - ``save_checkpoint``: whenever it has just written ``checkpoint_best.pt`` for a PEFT model, also
   writes ``checkpoint_best.peft.pt`` (the trained parameters only) beside it.
+- ``PathManager.copy``: fairseq writes one checkpoint atomically and *copies* it to
+  ``checkpoint_best.pt`` / ``checkpoint_last.pt``; a run killed during that copy would leave a
+  truncated ``checkpoint_last.pt`` that the rerun cannot resume from. Local copies go through a
+  temporary file and a rename.
 """
 import functools
 import logging
 import os
 import pickle
+import shutil
 
 from fairseq import checkpoint_utils
+from fairseq.file_io import PathManager
 
 from .checkpoint_safety import CheckpointError, allow_fairseq_checkpoints, refusal_message
 from .peft_checkpoint import PEFT_FILE_SUFFIX, save_peft_file
@@ -63,6 +69,20 @@ def _also_save_peft_file(save):
     return save_checkpoint
 
 
+def _atomic_copies(copy):
+    @functools.wraps(copy)
+    def atomic_copy(src_path, dst_path, overwrite=False):
+        if not os.path.isfile(src_path) or "://" in str(dst_path):
+            return copy(src_path, dst_path, overwrite=overwrite)
+        tmp = f"{dst_path}.tmp{os.getpid()}"
+        shutil.copyfile(src_path, tmp)
+        os.replace(tmp, dst_path)
+        return True
+
+    atomic_copy.wrapped_by_fairseq_plugins = True
+    return atomic_copy
+
+
 def install():
     """Register the checkpoint allowlist and wrap fairseq's load/save functions (once per process)."""
     allow_fairseq_checkpoints()
@@ -70,3 +90,5 @@ def install():
         checkpoint_utils.load_checkpoint_to_cpu = _guard_loading(checkpoint_utils.load_checkpoint_to_cpu)
     if not getattr(checkpoint_utils.save_checkpoint, "wrapped_by_fairseq_plugins", False):
         checkpoint_utils.save_checkpoint = _also_save_peft_file(checkpoint_utils.save_checkpoint)
+    if not getattr(PathManager.copy, "wrapped_by_fairseq_plugins", False):
+        PathManager.copy = staticmethod(_atomic_copies(PathManager.copy))

@@ -326,6 +326,7 @@ def convert(hf_dir, out_dir, source_name=None):
             "has_pooler": f"classification_heads.{POOLER_HEAD}.dense.weight" in state,
             "source": {
                 "name": source_name or os.path.abspath(hf_dir),
+                "hf_dir": os.path.abspath(hf_dir),  # the HuggingFace twin of this model (scripts/hf_baseline.py)
                 "model_type": config["model_type"],
                 "weights": os.path.basename(weights_path),
                 "sha256": {os.path.basename(p): sha256_of(p) for p in (weights_path, os.path.join(hf_dir, "config.json"))},

@@ -50,11 +50,13 @@ def _exact_layer_norm(cfg):
         model["peft"] = "none"
 
 
-def from_pretrained(checkpoint=None, peft_file=None, base_checkpoint=None, data=None, tokenizer=None, **overrides):
+def from_pretrained(checkpoint=None, peft_file=None, base_checkpoint=None, data=None, tokenizer=None,
+                    state=None, **overrides):
     """A RobertaHubInterface for a checkpoint, or for a base checkpoint plus a PEFT-only file.
 
     ``data``: the binarized data directory (dictionaries), when the one recorded has moved;
-    ``tokenizer``: a model directory whose tokenizer to use; ``overrides``: fairseq options.
+    ``tokenizer``: a model directory whose tokenizer to use; ``state``: the checkpoint already
+    loaded (with :func:`safe_load`); ``overrides``: fairseq options.
     """
     from fairseq import checkpoint_utils
     from fairseq.dataclass.utils import overwrite_args_by_name
@@ -66,7 +68,7 @@ def from_pretrained(checkpoint=None, peft_file=None, base_checkpoint=None, data=
     if peft_file is not None:
         state, path = compose(peft_file, base_checkpoint), base_checkpoint
     else:
-        state, path = safe_load(checkpoint), checkpoint
+        state, path = state if state is not None else safe_load(checkpoint), checkpoint
     arg_overrides = {**(tokenizer_overrides(tokenizer) if tokenizer else {}), **overrides}
     if data is not None:
         arg_overrides["data"] = os.path.abspath(data)
@@ -76,6 +78,10 @@ def from_pretrained(checkpoint=None, peft_file=None, base_checkpoint=None, data=
             _exact_layer_norm(cfg)
         cfg.setdefault("bpe", None)  # fairseq fills a section from overrides only where its key exists
         overwrite_args_by_name(cfg, arg_overrides)
+        for key, value in overrides.items():  # model options the stored configuration lacks (e.g. --lora-r)
+            if key not in cfg.model and not any(OmegaConf.is_dict(section) and key in section
+                                                 for section in cfg.values()):
+                setattr(cfg.model, key, value)
         setattr(cfg.model, "load_checkpoint_heads", True)  # as RobertaModel.from_pretrained does
     models, cfg, task = checkpoint_utils.load_model_ensemble_and_task([path], state=state)
     return RobertaHubInterface(cfg, task, models[0])

@@ -9,7 +9,7 @@ keys. Restoring a plain RoBERTa checkpoint creates them fresh, as RoBERTa does f
 import logging
 
 from fairseq.models import register_model, register_model_architecture
-from fairseq.models.roberta.model import RobertaModel
+from fairseq.models.roberta.model import RobertaClassificationHead, RobertaModel
 from fairseq.models.roberta.model import base_architecture as roberta_base_architecture
 from fairseq.utils import safe_getattr, safe_hasattr
 
@@ -68,6 +68,17 @@ class RobertaPeftModel(RobertaModel):
         encoder = PeftRobertaEncoder(args, task.source_dictionary)
         return cls(args, encoder)
 
+    def forward(self, src_tokens, features_only=False, return_all_hiddens=False, classification_head_name=None,
+                **kwargs):
+        if classification_head_name is None:
+            return super().forward(src_tokens, features_only, return_all_hiddens, **kwargs)
+        head = self.classification_heads[classification_head_name]
+        # RoBERTa's classification head reads position 0 only: the last layer need not compute the others
+        first_only = not return_all_hiddens and isinstance(head, RobertaClassificationHead)
+        x, extra = self.encoder(src_tokens, features_only=True, return_all_hiddens=return_all_hiddens,
+                                first_position_only=first_only, **kwargs)
+        return head(x), extra
+
     def register_classification_head(self, name, num_classes=None, inner_dim=None, **kwargs):
         super().register_classification_head(name, num_classes, inner_dim, **kwargs)
         self.update_trainable()
@@ -82,6 +93,15 @@ class RobertaPeftModel(RobertaModel):
         set_trainable(self, groups)
         self.trainable_groups = groups
 
+    def _keep_needed_positions(self, state_dict, prefix):
+        """A checkpoint with more learned positions than --max-positions: the rows past it are never used."""
+        key = prefix + "encoder.sentence_encoder.embed_positions.weight"
+        rows = self.encoder.sentence_encoder.embed_positions.weight.shape[0]
+        if key in state_dict and state_dict[key].shape[0] > rows:
+            logger.info("keeping the first %d of the checkpoint's %d position embeddings (--max-positions %d)",
+                        rows, state_dict[key].shape[0], self.args.max_positions)
+            state_dict[key] = state_dict[key][:rows]
+
     def peft_parameter_names(self):
         """Names of the parameters the PEFT method added to the base model."""
         return set(self.peft.params_with_prefix(self))
@@ -92,6 +112,7 @@ class RobertaPeftModel(RobertaModel):
         pooler = {k[len(pooler_prefix):]: v for k, v in state_dict.items() if k.startswith(pooler_prefix)}
         fresh_heads = [h for h in self.classification_heads if f"{prefix}classification_heads.{h}.dense.weight" not in state_dict]
         super().upgrade_state_dict_named(state_dict, name)
+        self._keep_needed_positions(state_dict, prefix)
         if pooler and self.args.head_init == "pooler":
             for head in fresh_heads:
                 if self.classification_heads[head].dense.weight.shape == pooler["weight"].shape:

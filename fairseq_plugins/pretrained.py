@@ -215,8 +215,31 @@ def bert_tiny():
     return out_dir
 
 
+def check_model_dir(model_dir):
+    """Refuse a model directory whose model.pt is unreadable or does not fit its dict.txt (one-line errors)."""
+    checkpoint = os.path.join(model_dir, "model.pt")
+    if not os.path.exists(checkpoint):
+        return model_dir
+    state = safe_load(checkpoint)
+    weights = state.get("model", {}) if isinstance(state, dict) else {}
+    embedding = next((v for k, v in weights.items() if k.endswith("sentence_encoder.embed_tokens.weight")), None)
+    if embedding is None:
+        raise CheckpointError(f"{checkpoint}: not a fairseq RoBERTa checkpoint (no token embedding)")
+    with open(os.path.join(model_dir, "dict.txt"), encoding="utf-8") as f:
+        symbols = sum(1 for line in f if line.strip())
+    expected = symbols + 5  # fairseq's <s> <pad> </s> <unk> before dict.txt, <mask> after it
+    if embedding.shape[0] != expected:
+        raise CheckpointError(f"{model_dir}/dict.txt: {symbols} symbols give {expected} embedding rows, "
+                              f"but model.pt has {embedding.shape[0]}: the dictionary is not the model's")
+    return model_dir
+
+
 def resolve(name_or_path):
-    """The model directory for a preset name or a path (converting or fetching it when needed)."""
+    """The model directory for a preset name or a path (converting or fetching it when needed), checked."""
+    return check_model_dir(_locate(name_or_path))
+
+
+def _locate(name_or_path):
     if name_or_path == "minilm":
         return converted(minilm_source(), "minilm")
     if name_or_path in OFFICIAL:

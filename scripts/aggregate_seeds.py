@@ -576,12 +576,22 @@ def _stat_lookup(summary: pd.DataFrame):
     return table
 
 
+def varying_part(configs) -> dict[str, str]:
+    """config string -> only its key=value items whose value is not the same in every config."""
+    parsed = {c: dict(item.split("=", 1) for item in c.split() if "=" in item) for c in configs}
+    keys = {k for items in parsed.values() for k in items}
+    varying = sorted(k for k in keys if len({items.get(k) for items in parsed.values()}) > 1)
+    return {c: " ".join(f"{k}={items[k]}" for k in varying if k in items) for c, items in parsed.items()}
+
+
 def render_markdown(summary, comparisons, sweep_best, sweeps, main_metrics, select_metric,
                     n_runs, inputs) -> str:
     lookup = _stat_lookup(summary)
     groups = summary[list(GROUP_COLUMNS)].drop_duplicates().itertuples(index=False, name=None)
     groups = list(groups)
-    show_config = any(group[-1] for group in groups)
+    # the configuration is shown where it tells groups apart, and only the settings that differ
+    short = varying_part({group[-1] for group in groups})
+    show_config = any(short.values())
     out = ["# Results aggregated over seeds", "",
            f"{n_runs} runs from {', '.join(inputs)}; {len(groups)} groups. "
            "Cells are mean ± sample std (number of runs); metrics in percent.", ""]
@@ -590,7 +600,7 @@ def render_markdown(summary, comparisons, sweep_best, sweeps, main_metrics, sele
     body = []
     for group in groups:
         cells = [format_stat(*_stat_fields(lookup.get(group + (m,)))) for m in main_metrics]
-        body.append(list(group[:-1]) + ([group[-1]] if show_config else []) + cells)
+        body.append(list(group[:-1]) + ([short[group[-1]]] if show_config else []) + cells)
     out += ["## Groups", ""] + _markdown_table(header, body) + [""]
 
     out += ["## Welch's t-tests", "",
@@ -609,7 +619,7 @@ def render_markdown(summary, comparisons, sweep_best, sweeps, main_metrics, sele
             fixed = f"impl={row.impl}" if row.init == "*" else f"init={row.init}"
             p_text = "" if pd.isna(row.p) else f"{row.p:.3g}"
             body.append([row.comparison, row.task, row.model, row.method, fixed]
-                        + ([row.config] if show_config else [])
+                        + ([short.get(row.config, row.config)] if show_config else [])
                         + [row.metric, f"{_number(row.mean_a)} ({row.n_a})",
                            f"{_number(row.mean_b)} ({row.n_b})", _number(row.diff),
                            _number(row.t, 3), p_text])

@@ -1,10 +1,12 @@
 """The PEFT methods behind ``--peft``. A new method is one module here plus one entry in METHODS."""
+from .adapter import Adapter
 from .base import PeftMethod
 from .bitfit import BitFit
 from .full import FullFineTuning
+from .ia3 import IA3
 from .lora import Lora, LoraLinear
 
-METHODS = {method.name: method for method in (FullFineTuning, Lora, BitFit)}
+METHODS = {method.name: method for method in (FullFineTuning, Lora, BitFit, Adapter, IA3)}
 
 
 def build_method(args) -> PeftMethod:

@@ -126,6 +126,17 @@ def comma_choices(allowed, all_word=None):
     return check
 
 
+def positive_int(text):
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer")
+    return value
+
+
 def split_list(text):
     return [t.strip() for t in str(text).split(",") if t.strip()]
 

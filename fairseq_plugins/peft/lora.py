@@ -11,11 +11,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fairseq.utils import safe_getattr
 
-from .base import LINEAR_TARGETS, PeftMethod, comma_choices, split_list
+from .base import LINEAR_TARGETS, PeftMethod, comma_choices, positive_int, split_list
 
 
 class LoraLinear(nn.Linear):
     """A Linear layer with a LoRA update; keeps the base layer's ``weight`` and ``bias`` names."""
+
+    fusable = True  # its output is a function of (input, base output): see encoder.FusedLinears
 
     def __init__(self, base: nn.Linear, r: int, alpha: float, dropout: float = 0.0):
         nn.Module.__init__(self)  # reuse the base layer's tensors instead of allocating new ones
@@ -34,7 +36,10 @@ class LoraLinear(nn.Linear):
         return (self.lora_B @ self.lora_A) * self.scaling
 
     def forward(self, x):
-        out = F.linear(x, self.weight, self.bias)
+        return self.finish_output(x, F.linear(x, self.weight, self.bias))
+
+    def finish_output(self, x, out):
+        """The layer's output given the base layer's output ``out`` for input ``x``."""
         if self.merged:
             return out
         update = F.linear(F.linear(self.lora_dropout(x), self.lora_A), self.lora_B)
@@ -63,7 +68,7 @@ class Lora(PeftMethod):
 
     @staticmethod
     def add_args(parser):
-        parser.add_argument("--lora-r", type=int, metavar="R", help="LoRA rank (default 8)")
+        parser.add_argument("--lora-r", type=positive_int, metavar="R", help="LoRA rank (default 8)")
         parser.add_argument("--lora-alpha", type=float, metavar="A",
                             help="LoRA alpha; the update is scaled by alpha / r (default 8)")
         parser.add_argument("--lora-dropout", type=float, metavar="P",
@@ -81,8 +86,6 @@ class Lora(PeftMethod):
 
     def __init__(self, args):
         super().__init__(args)
-        if args.lora_r < 1:
-            raise ValueError(f"--lora-r must be at least 1, got {args.lora_r}")
         self.r, self.alpha, self.dropout = args.lora_r, args.lora_alpha, args.lora_dropout
         self.targets = split_list(comma_choices(LINEAR_TARGETS)(args.lora_targets))
 

@@ -1,0 +1,147 @@
+"""Bottleneck adapters (Houlsby et al. 2019; Pfeiffer et al. 2021): a small trainable MLP with a skip
+connection, inserted after a sub-block of each encoder layer, before that block's residual add and
+LayerNorm.
+
+Each adapter maps the block output ``h`` (width d) to ``h + up(act(down(h)))`` with ``down`` d -> m
+(``--adapter-dim``, default 64), ``act`` ReLU or GELU (``--adapter-activation``) and ``up`` m -> d.
+
+``--adapter-type``:
+  - ``houlsby`` (default): two adapters per layer, after the attention output projection
+    (``self_attn.out_proj``) and after the feed-forward output (``fc2``). Both layer LayerNorms
+    (``self_attn_layer_norm``, ``final_layer_norm``) train as well, as in Houlsby et al.
+  - ``pfeiffer``: one adapter per layer, after the feed-forward block only (Pfeiffer et al.,
+    AdapterFusion). Their adapter is followed by the layer's last Add & Norm, which is the one
+    LayerNorm that trains here (``final_layer_norm``); ``self_attn_layer_norm`` stays frozen. The
+    adapter sits where Houlsby's feed-forward adapter sits (on ``fc2``'s output, before the
+    residual add), a simplification of their placement, which reads the layer's normalised output
+    and applies the same LayerNorm once more after the adapter.
+  ``--adapter-layer-norms`` overrides which LayerNorms train (``both``, ``final``, ``none``;
+  AdapterHub's implementation trains none of the model's own LayerNorms).
+
+Initialisation: ``down`` draws from a normal distribution of std 1e-2 truncated at two standard
+deviations (Houlsby et al.'s near-identity scale), and ``up`` and both biases start at zero. The
+adapter then adds exactly zero, so a fresh model computes exactly what the base model computes
+(stronger than "near identity", and independent of the model's width), while training still
+starts at once: ``up`` gets a gradient through the non-zero ``down`` activations from the first
+step, ``down`` from the second (the argument behind LoRA's zero ``B``).
+
+The adapters are extra modules: they cannot merge into RoBERTa's weights (``can_merge = False``).
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from fairseq.utils import safe_getattr
+
+from .base import PeftMethod, positive_int
+
+ADAPTER_TYPES = ("houlsby", "pfeiffer")
+ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
+# Which Linear each adapter follows, by adapter label.
+ADAPTER_SITES = {"attn": "self_attn.out_proj", "ffn": "fc2"}
+SITES_OF_TYPE = {"houlsby": ("attn", "ffn"), "pfeiffer": ("ffn",)}
+LAYER_NORM_CHOICES = {
+    "both": ("self_attn_layer_norm", "final_layer_norm"),
+    "final": ("final_layer_norm",),
+    "none": (),
+}
+LAYER_NORMS_OF_TYPE = {"houlsby": "both", "pfeiffer": "final"}
+DOWN_INIT_STD = 1e-2
+
+
+class AdapterLinear(nn.Linear):
+    """A Linear layer followed by a bottleneck adapter; keeps the base layer's ``weight`` and ``bias``."""
+
+    def __init__(self, base: nn.Linear, dim: int, activation: str = "relu"):
+        nn.Module.__init__(self)  # reuse the base layer's tensors instead of allocating new ones
+        self.in_features, self.out_features = base.in_features, base.out_features
+        self.weight, self.bias = base.weight, base.bias
+        factory = {"device": base.weight.device, "dtype": base.weight.dtype}
+        width = self.out_features
+        self.adapter_down = nn.Parameter(torch.empty(dim, width, **factory))
+        self.adapter_down_bias = nn.Parameter(torch.zeros(dim, **factory))
+        self.adapter_up = nn.Parameter(torch.zeros(width, dim, **factory))
+        self.adapter_up_bias = nn.Parameter(torch.zeros(width, **factory))
+        nn.init.trunc_normal_(self.adapter_down, std=DOWN_INIT_STD, a=-2 * DOWN_INIT_STD, b=2 * DOWN_INIT_STD)
+        self.dim, self.activation = dim, activation
+
+    def adapter(self, h):
+        """The bottleneck's contribution (without the skip connection)."""
+        inner = ACTIVATIONS[self.activation](F.linear(h, self.adapter_down, self.adapter_down_bias))
+        return F.linear(inner, self.adapter_up, self.adapter_up_bias)
+
+    def forward(self, x):
+        h = F.linear(x, self.weight, self.bias)
+        return h + self.adapter(h)
+
+    def extra_repr(self):
+        return f"{super().extra_repr()}, adapter_dim={self.dim}, activation={self.activation}"
+
+
+class Adapter(PeftMethod):
+    name = "adapter"
+    param_prefixes = ("adapter_",)
+    can_merge = False
+
+    @staticmethod
+    def add_args(parser):
+        parser.add_argument("--adapter-type", choices=ADAPTER_TYPES,
+                            help="houlsby (default): adapters after attention and after the FFN; "
+                                 "pfeiffer: one adapter after the FFN")
+        parser.add_argument("--adapter-dim", type=positive_int, metavar="M",
+                            help="bottleneck width of each adapter (default 64)")
+        parser.add_argument("--adapter-activation", choices=sorted(ACTIVATIONS),
+                            help="nonlinearity inside the bottleneck (default relu)")
+        parser.add_argument("--adapter-layer-norms", choices=("auto",) + tuple(LAYER_NORM_CHOICES),
+                            help="which layer LayerNorms train: auto (default: both for houlsby, "
+                                 "final for pfeiffer), both, final, none")
+
+    @staticmethod
+    def set_defaults(args):
+        args.adapter_type = safe_getattr(args, "adapter_type", "houlsby")
+        args.adapter_dim = safe_getattr(args, "adapter_dim", 64)
+        args.adapter_activation = safe_getattr(args, "adapter_activation", "relu")
+        args.adapter_layer_norms = safe_getattr(args, "adapter_layer_norms", "auto")
+
+    def __init__(self, args):
+        super().__init__(args)
+        if args.adapter_type not in ADAPTER_TYPES:
+            raise ValueError(f"--adapter-type must be one of {', '.join(ADAPTER_TYPES)}, got {args.adapter_type!r}")
+        if args.adapter_activation not in ACTIVATIONS:
+            raise ValueError(f"--adapter-activation must be one of {', '.join(ACTIVATIONS)}, "
+                             f"got {args.adapter_activation!r}")
+        self.type = args.adapter_type
+        self.dim = positive_int(args.adapter_dim)
+        self.activation = args.adapter_activation
+        norms = args.adapter_layer_norms
+        if norms == "auto":
+            norms = LAYER_NORMS_OF_TYPE[self.type]
+        if norms not in LAYER_NORM_CHOICES:
+            raise ValueError(f"--adapter-layer-norms must be auto, both, final or none, got {norms!r}")
+        self.layer_norms = norms
+        self.sites = SITES_OF_TYPE[self.type]
+
+    def options(self):
+        return {"method": self.name, "type": self.type, "dim": self.dim, "activation": self.activation,
+                "layer_norms": self.layer_norms, "layers": self.layers}
+
+    def apply(self, model):
+        for _, layer in self.selected_layers(model):
+            for site in self.sites:
+                parent_path, _, attr = ADAPTER_SITES[site].rpartition(".")
+                parent = layer.get_submodule(parent_path) if parent_path else layer
+                setattr(parent, attr, AdapterLinear(getattr(parent, attr), self.dim, self.activation))
+
+    def trainable_groups(self, model):
+        module_names = {id(module): name for name, module in model.named_modules()}
+        groups = {}
+        for _, layer in self.selected_layers(model):
+            for site in self.sites:
+                module = layer.get_submodule(ADAPTER_SITES[site])
+                prefix = module_names[id(module)]
+                groups.setdefault(f"adapter {site}", []).extend(
+                    f"{prefix}.{n}" for n, _ in module.named_parameters(recurse=False) if n.startswith("adapter_"))
+            for norm in LAYER_NORM_CHOICES[self.layer_norms]:
+                module = layer.get_submodule(norm)
+                prefix = module_names[id(module)]
+                groups.setdefault("layer norms", []).extend(f"{prefix}.{n}" for n, _ in module.named_parameters())
+        return groups

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Your own text-classification data (TSV, CSV or JSONL, any number of classes), no code changes:
+#
+#   TASK=reviews TRAIN=my/train.csv DEV=my/dev.csv TEST=my/test.csv TEXT_COLUMNS=review LABEL_COLUMN=stars \
+#       bash recipes/custom.sh
+#
+#   TASK           a name for the outputs (data-bin/<TASK>.<tokenizer>, results/custom/, the rows' "task")
+#   TRAIN, DEV     training and validation files; TEST optional (a labelled test split)
+#   TEXT_COLUMNS   the text column, or two comma-separated columns for sentence pairs
+#   LABEL_COLUMN   the class column (any labels; their sorted order is written to labels.json)
+# TSV and CSV files need a header row; JSONL lines are objects with those fields. The format
+# follows the extension (.tsv/.txt, .csv, .jsonl/.json). Plus the options every recipe has: METHOD
+# (default lora), MODEL, INITS, SEEDS, PROFILE, BASELINE, GRID (see recipes/common.sh); the quick
+# profile trains one epoch, batch 32.
+TASK_KIND=custom
+METHOD=${METHOD:-lora}
+RECIPE=${RECIPE:-custom}
+for needed in TASK TRAIN DEV TEXT_COLUMNS LABEL_COLUMN; do
+    if [[ -z ${!needed:-} ]]; then
+        echo "custom: error: set $needed (see the top of recipes/custom.sh)" >&2
+        exit 2
+    fi
+done
+absolute() { [[ -z $1 || $1 == /* ]] && echo "$1" || echo "$PWD/$1"; }
+TRAIN_FILE=$(absolute "$TRAIN") DEV_FILE=$(absolute "$DEV") TEST_FILE=$(absolute "${TEST:-}")
+source "$(dirname "$0")/common.sh"
+run_recipe

@@ -1,0 +1,332 @@
+"""``--peft adapter`` (Houlsby / Pfeiffer bottleneck adapters) and ``--peft ia3``: in-process behaviour,
+parameter counts, and real ``fairseq-train`` runs from the plain fairseq RoBERTa checkpoint."""
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from conftest import REPO, TINY_SHAPE, build_model, fairseq_train
+
+from fairseq_plugins.checkpoint_safety import safe_load
+from fairseq_plugins.hub import from_pretrained
+
+# TINY_SHAPE: 2 layers, width 64, FFN width 128.
+LAYERS, D, D_FFN = 2, 64, 128
+ADAPTER_DIM = 16
+ADAPTER = ["--peft", "adapter", "--adapter-dim", str(ADAPTER_DIM)]
+PFEIFFER = [*ADAPTER, "--adapter-type", "pfeiffer"]
+IA3 = ["--peft", "ia3"]
+RESET = ["--reset-optimizer", "--reset-dataloader", "--reset-meters", "--reset-lr-scheduler"]
+
+
+@pytest.fixture(scope="module")
+def batch(corpus):
+    """A padded batch of real binarized sentences of different lengths, as the task builds them."""
+    from fairseq.data import data_utils
+
+    _, task, _ = build_model(corpus["finetune_bin"], "--arch", "roberta_peft", *TINY_SHAPE)
+    lines = (corpus["raw"] / "valid.bpe").read_text().splitlines()[:12]
+    tokens = [task.source_dictionary.encode_line("<s> " + line, append_eos=True, add_if_not_exist=False).long()
+              for line in lines]
+    assert len({len(t) for t in tokens}) > 1, "the batch must contain padding"
+    return data_utils.collate_tokens(tokens, pad_idx=task.source_dictionary.pad())
+
+
+def logits(model, tokens):
+    model.eval()
+    with torch.no_grad():
+        return model(tokens, classification_head_name="sentence_classification_head")[0]
+
+
+@pytest.fixture(scope="module")
+def base_model(corpus):
+    return build_model(corpus["finetune_bin"], "--arch", "roberta_peft", *TINY_SHAPE, seed=1)[0]
+
+
+def fresh_model(corpus, base_model, method_args):
+    """A freshly wrapped model holding the base model's weights (the plain-checkpoint path)."""
+    wrapped, _, cfg = build_model(corpus["finetune_bin"], "--arch", "roberta_peft", *TINY_SHAPE, *method_args, seed=2)
+    wrapped.load_state_dict(base_model.state_dict(), model_cfg=cfg.model)
+    return wrapped
+
+
+# --- adapters -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method_args", [ADAPTER, PFEIFFER, [*ADAPTER, "--adapter-activation", "gelu"]])
+def test_fresh_adapter_model_is_the_base_model(corpus, batch, base_model, method_args):
+    wrapped = fresh_model(corpus, base_model, method_args)
+    adapters = [m for m in wrapped.modules() if hasattr(m, "adapter_up")]
+    assert len(adapters) == LAYERS * (1 if "pfeiffer" in method_args else 2)
+    for module in adapters:  # near-identity: small down-projection, zero up-projection
+        assert 0 < module.adapter_down.abs().max() <= 2e-2 and torch.count_nonzero(module.adapter_up) == 0
+    assert (logits(wrapped, batch) - logits(base_model, batch)).abs().max() < 1e-3
+
+
+def test_adapter_sits_after_out_proj_and_fc2(corpus):
+    model, _, _ = build_model(corpus["finetune_bin"], "--arch", "roberta_peft", *TINY_SHAPE, *ADAPTER)
+    layer = model.encoder.sentence_encoder.layers[0]
+    wrapped = {name for name, m in layer.named_modules() if hasattr(m, "adapter_up")}
+    assert wrapped == {"self_attn.out_proj", "fc2"}
+    fc2 = layer.fc2
+    torch.nn.init.normal_(fc2.adapter_up, std=0.1)
+    x = torch.randn(3, D_FFN)
+    h = torch.nn.functional.linear(x, fc2.weight, fc2.bias)
+    expected = h + torch.relu(h @ fc2.adapter_down.T + fc2.adapter_down_bias) @ fc2.adapter_up.T + fc2.adapter_up_bias
+    assert torch.allclose(fc2(x), expected, atol=1e-6)
+
+
+# --- IA3 ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method_args", [
+    IA3,
+    [*IA3, "--ia3-targets", "q_proj,out_proj,fc1,fc2", "--ia3-feedforward", "fc1,fc2"],
+    [*IA3, "--ia3-feedforward", "none"],
+])
+def test_fresh_ia3_model_equals_the_base_model(corpus, batch, base_model, method_args):
+    wrapped = fresh_model(corpus, base_model, method_args)
+    assert torch.equal(logits(wrapped, batch), logits(base_model, batch))
+
+
+def test_ia3_scales_inputs_of_feedforward_targets_and_outputs_of_the_others(corpus):
+    model, _, _ = build_model(corpus["finetune_bin"], "--arch", "roberta_peft", *TINY_SHAPE, *IA3)
+    layer = model.encoder.sentence_encoder.layers[0]
+    assert layer.fc2.ia3_scale.shape == (D_FFN,) and layer.self_attn.k_proj.ia3_scale.shape == (D,)
+    for module in (layer.fc2, layer.self_attn.k_proj, layer.self_attn.v_proj):
+        torch.nn.init.normal_(module.ia3_scale, mean=1.0, std=0.3)
+    fc2, k = layer.fc2, layer.self_attn.k_proj
+    x = torch.randn(5, D_FFN)
+    assert torch.equal(fc2(x), torch.nn.functional.linear(x * fc2.ia3_scale, fc2.weight, fc2.bias))
+    x = torch.randn(5, D)
+    assert torch.equal(k(x), torch.nn.functional.linear(x, k.weight, k.bias) * k.ia3_scale)
+
+
+def test_ia3_merge_and_unmerge(corpus, batch):
+    model, _, _ = build_model(corpus["finetune_bin"], "--arch", "roberta_peft", *TINY_SHAPE, *IA3,
+                              "--ia3-targets", "q_proj,k_proj,v_proj,fc1,fc2", "--ia3-feedforward", "fc1,fc2")
+    for name, param in model.named_parameters():
+        if "ia3_" in name:
+            torch.nn.init.normal_(param, mean=1.0, std=0.3)
+        elif name.endswith("proj.bias") or name.endswith("fc1.bias") or name.endswith("fc2.bias"):
+            torch.nn.init.normal_(param, std=0.1)  # fairseq starts biases at zero, which scaling cannot change
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if "ia3_" not in n}
+    unmerged = logits(model, batch)
+    model.peft.merge(model)
+    merged = logits(model, batch)
+    assert (merged - unmerged).abs().max() < 1e-5
+    params = dict(model.named_parameters())
+    changed = {n for n, w in before.items() if not torch.equal(params[n], w)}
+    assert changed == {f"encoder.sentence_encoder.layers.{i}.{path}" for i in range(LAYERS) for path in (
+        "self_attn.q_proj.weight", "self_attn.q_proj.bias", "self_attn.k_proj.weight", "self_attn.k_proj.bias",
+        "self_attn.v_proj.weight", "self_attn.v_proj.bias", "fc1.weight", "fc2.weight")}  # input scaling: no bias
+    model.peft.unmerge(model)
+    assert all(torch.equal(params[n], w) for n, w in before.items())
+    assert torch.equal(logits(model, batch), unmerged)
+
+
+# --- what trains ----------------------------------------------------------------------------------
+
+def adapter_size(d, m):
+    return d * m + m + m * d + d  # down weight and bias, up weight and bias
+
+
+@pytest.mark.parametrize("method_args,groups,expected", [
+    (ADAPTER, {"adapter attn", "adapter ffn", "layer norms"},
+     LAYERS * (2 * adapter_size(D, ADAPTER_DIM) + 2 * 2 * D)),
+    (PFEIFFER, {"adapter ffn", "layer norms"},
+     LAYERS * (adapter_size(D, ADAPTER_DIM) + 2 * D)),
+    ([*PFEIFFER, "--adapter-layer-norms", "none"], {"adapter ffn"}, LAYERS * adapter_size(D, ADAPTER_DIM)),
+    ([*ADAPTER, "--peft-layers", "1"], {"adapter attn", "adapter ffn", "layer norms"},
+     2 * adapter_size(D, ADAPTER_DIM) + 2 * 2 * D),
+    (IA3, {"ia3 k_proj", "ia3 v_proj", "ia3 fc2"}, LAYERS * (D + D + D_FFN)),
+    ([*IA3, "--ia3-targets", "q_proj,fc1", "--ia3-feedforward", "fc1"], {"ia3 q_proj", "ia3 fc1"}, LAYERS * (D + D)),
+])
+def test_trainable_parameter_counts(corpus, method_args, groups, expected):
+    model, _, _ = build_model(corpus["finetune_bin"], "--arch", "roberta_peft", *TINY_SHAPE, *method_args,
+                              "--head-trainable", "none")
+    assert set(model.trainable_groups) == groups
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == expected
+    if method_args == PFEIFFER:  # the LayerNorm after the adapter trains, the one after attention does not
+        assert set(model.trainable_groups["layer norms"]) == {
+            f"encoder.sentence_encoder.layers.{i}.final_layer_norm.{p}"
+            for i in range(LAYERS) for p in ("weight", "bias")}
+
+
+@pytest.mark.parametrize("method_args,expect_trained", [
+    (ADAPTER, ["adapter_", "_layer_norm.", "classification_heads"]),
+    (PFEIFFER, ["fc2.adapter_", "final_layer_norm.", "classification_heads"]),
+    (IA3, ["ia3_scale", "classification_heads"]),
+])
+def test_optimizer_step_moves_only_trained_parameters(corpus, batch, method_args, expect_trained):
+    """One Adam step: frozen weights bit-identical without a gradient, every trained one moved."""
+    model, _, _ = build_model(corpus["finetune_bin"], "--arch", "roberta_peft", *TINY_SHAPE, *method_args)
+    for name, param in model.named_parameters():  # off zero, so that the down-projection gets a gradient
+        if "adapter_up" in name:
+            torch.nn.init.normal_(param, std=0.05)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trained and all(any(key in n for key in expect_trained) for n in trained)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    model.train()
+    out = model(batch, classification_head_name="sentence_classification_head")[0]
+    torch.nn.functional.cross_entropy(out, torch.arange(len(batch)) % 2).backward()
+    optimizer.step()
+    for name, param in model.named_parameters():
+        if name in trained:
+            assert not torch.equal(param, before[name]), f"{name} should have moved"
+        else:
+            assert param.grad is None, f"{name} is frozen but got a gradient"
+            assert torch.equal(param, before[name]), f"{name} is frozen but changed"
+
+
+@pytest.mark.parametrize("option,value", [
+    ("--adapter-dim", "0"), ("--adapter-activation", "tanh"), ("--adapter-type", "parallel"),
+    ("--ia3-targets", "k_proj,keys"), ("--ia3-feedforward", "ffn"),
+])
+def test_bad_option_values_are_refused_by_the_parser(corpus, capsys, option, value):
+    with pytest.raises(SystemExit) as exit_info:
+        build_model(corpus["finetune_bin"], "--arch", "roberta_peft", *TINY_SHAPE, option, value)
+    assert exit_info.value.code == 2
+    assert option in capsys.readouterr().err
+
+
+def test_ia3_feedforward_must_be_among_the_targets(corpus):
+    with pytest.raises(ValueError, match="--ia3-feedforward names fc2, which --ia3-targets"):
+        build_model(corpus["finetune_bin"], "--arch", "roberta_peft", *TINY_SHAPE, *IA3, "--ia3-targets", "k_proj")
+
+
+# --- fairseq-train runs ---------------------------------------------------------------------------
+
+# The adapter run starts through --finetune-from-model, the IA3 run through --restore-file + resets.
+RUNS = {"adapter": ["--finetune-from-model"], "ia3": ["--restore-file"]}
+RUN_ARGS = {"adapter": ADAPTER, "ia3": IA3}
+
+
+@pytest.fixture(scope="module")
+def runs(corpus, plain_checkpoint, tmp_path_factory):
+    """method -> (save_dir, training log) after 2 epochs from the plain checkpoint."""
+    out = {}
+    for method, start in RUNS.items():
+        start = [*start, str(plain_checkpoint)] + (RESET if start == ["--restore-file"] else [])
+        save_dir = tmp_path_factory.mktemp(f"run_{method}")
+        proc = fairseq_train(corpus["finetune_bin"], save_dir, "--arch", "roberta_peft", *TINY_SHAPE,
+                             "--num-classes", "2", *RUN_ARGS[method], *start, "--max-epoch", "2")
+        out[method] = (save_dir, proc.stdout)
+    return out
+
+
+def hub_for(corpus, **kwargs):
+    return from_pretrained(data=str(corpus["finetune_bin"]), bpe="sentencepiece",
+                           sentencepiece_model=str(corpus["spm_model"]), **kwargs)
+
+
+def valid_examples(corpus):
+    texts = (corpus["raw"] / "valid.txt").read_text().splitlines()
+    labels = (corpus["raw"] / "valid.label").read_text().splitlines()
+    return texts, labels
+
+
+def hub_logits(hub, texts):
+    hub.eval()
+    with torch.no_grad():
+        return torch.cat([hub.predict("sentence_classification_head", hub.encode(t), return_logits=True)
+                          for t in texts])
+
+
+def batched_hub_logits(hub, texts):
+    """hub_logits in one padded batch (the encoder masks the padding)."""
+    from fairseq.data import data_utils
+
+    hub.eval()
+    tokens = data_utils.collate_tokens([hub.encode(t) for t in texts], pad_idx=hub.task.source_dictionary.pad())
+    with torch.no_grad():
+        return hub.predict("sentence_classification_head", tokens, return_logits=True)
+
+
+@pytest.mark.parametrize("method", list(RUNS))
+def test_training_learns_and_writes_the_peft_only_file(corpus, runs, method):
+    save_dir, log = runs[method]
+    groups = {"adapter": r"adapter attn: [\d,]+, adapter ffn: [\d,]+, layer norms: [\d,]+",
+              "ia3": r"ia3 k_proj: [\d,]+, ia3 v_proj: [\d,]+, ia3 fc2: [\d,]+"}[method]
+    assert re.search(rf"peft={method} \| trainable parameters [\d,]+ of [\d,]+ \([\d.]+%\) \| groups: {groups}", log)
+    texts, labels = valid_examples(corpus)
+    hub = hub_for(corpus, checkpoint=str(save_dir / "checkpoint_best.pt"))
+    predicted = batched_hub_logits(hub, texts).argmax(-1).tolist()
+    label_of = hub.task.label_dictionary
+    accuracy = sum(label_of.string([p + label_of.nspecial]) == y for p, y in zip(predicted, labels)) / len(labels)
+    assert accuracy >= 0.9, f"{method}: valid accuracy {accuracy:.3f}"
+    payload = safe_load(save_dir / "checkpoint_best.peft.pt")
+    assert payload["peft"]["method"] == method
+    if method == "adapter":
+        assert payload["peft"]["type"] == "houlsby" and payload["peft"]["dim"] == ADAPTER_DIM
+    else:
+        assert payload["peft"]["targets"] == ["k_proj", "v_proj", "fc2"] and payload["peft"]["feedforward"] == ["fc2"]
+
+
+@pytest.mark.parametrize("method", list(RUNS))
+def test_frozen_weights_are_the_plain_checkpoints(runs, plain_checkpoint, method):
+    plain = safe_load(plain_checkpoint)["model"]
+    tuned = safe_load(runs[method][0] / "checkpoint_best.pt")["model"]
+    prefix = {"adapter": "adapter_", "ia3": "ia3_"}[method]
+    new_keys = {k for k in tuned if k not in plain}
+    assert new_keys and all(k.rsplit(".", 1)[-1].startswith(prefix)
+                            or k.startswith("classification_heads.sentence_classification_head") for k in new_keys)
+    changed = {k for k in plain if k in tuned and not torch.equal(plain[k], tuned[k])}
+    if method == "ia3":
+        assert changed == set()
+    else:  # Houlsby: the layer LayerNorms train along with the adapters
+        assert changed and all(re.search(r"\.layers\.\d+\.(self_attn|final)_layer_norm\.", k) for k in changed)
+
+
+def test_adapter_peft_only_file_holds_the_trained_layer_norms(runs, plain_checkpoint):
+    """Base checkpoint + the adapter's PEFT-only file = the full checkpoint (LayerNorms included)."""
+    from fairseq_plugins.peft_checkpoint import compose
+
+    save_dir = runs["adapter"][0]
+    full = safe_load(save_dir / "checkpoint_best.pt")["model"]
+    payload = safe_load(save_dir / "checkpoint_best.peft.pt")
+    assert any("final_layer_norm" in k for k in payload["state"]) and any(".adapter_" in k for k in payload["state"])
+    composed = compose(save_dir / "checkpoint_best.peft.pt", plain_checkpoint)["model"]
+    assert all(k in composed and torch.equal(composed[k], full[k]) for k in full)
+
+
+def export(checkpoint, out_dir):
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "export_checkpoint.py"), str(checkpoint),
+                           str(out_dir)], capture_output=True, text=True)
+
+
+def test_ia3_export_loads_in_plain_fairseq(corpus, runs, tmp_path):
+    """The IA3 model merged and exported: fairseq's RobertaModel loads it without the plugin, same logits."""
+    save_dir = runs["ia3"][0]
+    out_dir = tmp_path / "exported"
+    proc = export(save_dir / "checkpoint_best.pt", out_dir)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not any(".ia3_" in k for k in safe_load(out_dir / "model.pt")["model"])
+    texts, _ = valid_examples(corpus)
+    ours = hub_logits(hub_for(corpus, checkpoint=str(save_dir / "checkpoint_best.pt")), texts[:40])
+    probe = textwrap.dedent(f"""
+        import sys, torch
+        from fairseq.models.roberta import RobertaModel
+        hub = RobertaModel.from_pretrained({str(out_dir)!r}, checkpoint_file="model.pt", bpe="sentencepiece",
+                                           sentencepiece_model={str(corpus["spm_model"])!r})
+        assert "fairseq_plugins" not in sys.modules and type(hub.model).__name__ == "RobertaModel"
+        hub.eval()
+        texts = open({str(corpus["raw"] / "valid.txt")!r}).read().splitlines()[:40]
+        with torch.no_grad():
+            out = torch.cat([hub.predict("sentence_classification_head", hub.encode(t), return_logits=True)
+                             for t in texts])
+        torch.save(out, {str(tmp_path / "plain_logits.pt")!r})
+    """)
+    subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, cwd=tmp_path)
+    plain = torch.load(tmp_path / "plain_logits.pt")
+    assert (plain - ours).abs().max() <= 1e-4
+
+
+def test_adapter_export_is_refused_with_one_line(runs, tmp_path):
+    proc = export(runs["adapter"][0] / "checkpoint_best.pt", tmp_path / "exported")
+    assert proc.returncode == 2
+    errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and "Traceback" not in proc.stderr
+    assert re.fullmatch(r"export_checkpoint\.py: error: --peft adapter adds modules that cannot merge .*", errors[0])
+    assert not (tmp_path / "exported" / "model.pt").exists()
