@@ -7,8 +7,14 @@
 #   SEEDS     "1 2 3" (default)
 #   PROFILE   quick (default on a machine without a GPU) | paper (the published settings)
 #   BASELINE  hf: also train the HuggingFace (transformers + peft) twin of every run
-#   GRID      a hyper-parameter grid, e.g. "lr=1e-3,5e-4 batch=16,32" (keys: lr batch epochs warmup
-#             weight_decay dropout lora_r lora_alpha adapter_dim); every point runs every seed
+#   GRID      a hyper-parameter grid, e.g. "lr=1e-3,5e-4 batch=16,32" (keys: lr, batch and any
+#             hyper-parameter below in lower case, except max_train: epochs warmup weight_decay dropout
+#             lora_r lora_alpha lora_targets head ...); every point runs every seed. Values with commas
+#             are separated by '|' instead: "lora_targets=q_proj|q_proj,v_proj"
+#   NPROCS    training processes per node (default 1): fairseq's distributed data parallel through
+#             torchrun, one process per GPU (NGPUS=N is the same), or gloo processes on CPU. BATCH stays
+#             the total batch (BATCH / processes per process). Several nodes: NNODES, NODE_RANK,
+#             MASTER_ADDR, MASTER_PORT (WORK_DIR on a shared file system; node 0 writes the results)
 #   DATA_DIR  folder with the dataset's files (GLUE tasks also read GLUE_DIR, the GLUE root)
 #   WORKERS   processes for tokenizing and binarizing (default 2)
 #   WORK_DIR  where data-bin/, checkpoints/ and results/ go (default: the project folder)
@@ -82,7 +88,7 @@ set_hyperparameters() {
     esac
     [[ $PROFILE == paper ]] && VALIDATIONS=1  # validate at the end of every epoch
     case $PROFILE/$TASK/$METHOD in
-        quick/sst2/*) MAX_TRAIN=24000 ;;
+        quick/sst2/*) MAX_TRAIN=32000 ;;
         quick/imdb/*) MAX_TRAIN=2000 MAX_POSITIONS=128 ;;
         quick/mrpc/*) EPOCHS=3 BATCH=16 ;;
         quick/restaurant/*) EPOCHS=3 BATCH=16 ;;
@@ -97,23 +103,37 @@ set_hyperparameters() {
         LR=1e-5 BATCH=8 EPOCHS=5 WARMUP=0.06 WEIGHT_DECAY=0.01 MAX_POSITIONS=256 VALIDATIONS=1
         [[ $PROFILE == quick ]] && EPOCHS=3
     fi
+    # a recipe's own settings (a function recipe_hyperparameters in the recipe); the environment wins
+    if declare -F recipe_hyperparameters >/dev/null; then recipe_hyperparameters; fi
     local name
     for name in "${!FROM_ENVIRONMENT[@]}"; do printf -v "$name" '%s' "${FROM_ENVIRONMENT[$name]}"; done
 }
 
-# GRID keys and the variables they set
-declare -A GRID_KEYS=([lr]=LR [batch]=BATCH [epochs]=EPOCHS [warmup]=WARMUP [weight_decay]=WEIGHT_DECAY
-                      [dropout]=DROPOUT [lora_r]=LORA_R [lora_alpha]=LORA_ALPHA [adapter_dim]=ADAPTER_DIM)
+# GRID keys and the variables they set: every hyper-parameter in lower case (MAX_TRAIN excepted: the
+# data is prepared once per recipe run)
+declare -A GRID_KEYS=()
+for _name in "${HYPERPARAMETERS[@]}"; do
+    [[ $_name == MAX_TRAIN ]] || GRID_KEYS[${_name,,}]=$_name
+done
+# keys of one method only (a grid over them with another method would run the same thing again)
+declare -A GRID_KEY_METHOD=([lora_r]=lora [lora_alpha]=lora [lora_targets]=lora [bitfit_biases]=bitfit
+                            [adapter_dim]=adapter [adapter_type]=adapter [ia3_targets]=ia3)
 
 grid_points() {  # one line per point of $GRID: "key=value key=value ..." (one empty line without a grid)
-    local points=("") spec key values value point
+    local points=("") spec key values value point seen=" "
     for spec in ${GRID:-}; do
         key=${spec%%=*} values=${spec#*=}
         [[ $spec == *=* && -n $values && -n ${GRID_KEYS[$key]:-} ]] ||
-            die "GRID: '$spec' is not key=v1,v2,... with a key among: ${!GRID_KEYS[*]}"
+            die "GRID: '$spec' is not key=v1,v2,... with a key among: $(printf '%s\n' "${!GRID_KEYS[@]}" | sort | tr '\n' ' ')"
+        [[ $seen != *" $key "* ]] || die "GRID: '$key' is given twice"
+        seen+="$key "
+        [[ -z ${GRID_KEY_METHOD[$key]:-} || ${GRID_KEY_METHOD[$key]} == "${METHOD:-}" ]] ||
+            die "GRID: '$key' only acts with METHOD=${GRID_KEY_METHOD[$key]} (METHOD=${METHOD:-})"
+        local separator=,
+        [[ $values == *'|'* ]] && separator='|'
         local next=()
         for point in "${points[@]}"; do
-            IFS=, read -ra vs <<< "$values"
+            IFS=$separator read -ra vs <<< "$values"
             for value in "${vs[@]}"; do next+=("${point:+$point }$key=$value"); done
         done
         points=("${next[@]}")
@@ -125,6 +145,17 @@ apply_grid_point() {
     local assignment
     for assignment in $1; do
         printf -v "${GRID_KEYS[${assignment%%=*}]}" '%s' "${assignment#*=}"
+    done
+}
+
+add_grid_point_to_config() {  # a swept setting CONFIG does not show yet joins it: points never share a row
+    local assignment key value
+    for assignment in $1; do
+        key=${assignment%%=*} value=${assignment#*=}
+        case $key in epochs | max_updates | warmup | warmup_updates) continue ;; esac  # in "updates", "warmup_updates"
+        [[ $CONFIG == *"\"$key\":"* ]] && continue
+        [[ $value =~ ^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$ ]] || value="\"$value\""
+        CONFIG="${CONFIG%\}}, \"$key\": $value}"
     done
 }
 
@@ -142,6 +173,38 @@ check_options() {
     for seed in $SEEDS; do [[ $seed =~ ^[0-9]+$ ]] || die "SEEDS='$SEEDS': '$seed' is not a non-negative integer"; done
     case ${BASELINE:-} in "" | none | hf) ;; *) die "BASELINE=$BASELINE: choose hf or leave it unset" ;; esac
     grid_points >/dev/null
+    check_distributed
+}
+
+# ---------------------------------------------------------------- several processes (torchrun)
+check_distributed() {  # sets NPROCS NNODES NODE_RANK PROCESSES (processes in all) and DISTRIBUTED_OPTIONS
+    local name
+    if [[ -n ${NGPUS:-} && -n ${NPROCS:-} && $NGPUS != "$NPROCS" ]]; then
+        die "NGPUS=$NGPUS and NPROCS=$NPROCS: give one of them (processes per node)"
+    fi
+    NPROCS=${NPROCS:-${NGPUS:-1}} NNODES=${NNODES:-1} NODE_RANK=${NODE_RANK:-0}
+    for name in NPROCS NNODES; do
+        [[ ${!name} =~ ^[1-9][0-9]*$ ]] || die "$name=${!name}: not a positive integer"
+    done
+    [[ $NODE_RANK =~ ^[0-9]+$ ]] && ((NODE_RANK < NNODES)) || die "NODE_RANK=$NODE_RANK: give 0 to NNODES-1 ($((NNODES - 1)))"
+    ((NNODES == 1)) || [[ -n ${MASTER_ADDR:-} ]] || die "NNODES=$NNODES: set MASTER_ADDR to node 0's address"
+    PROCESSES=$((NPROCS * NNODES)) DISTRIBUTED_OPTIONS=()
+    if ((PROCESSES > 1)); then
+        DISTRIBUTED_OPTIONS=(--nproc-per-node "$NPROCS" --nnodes "$NNODES" --node-rank "$NODE_RANK"
+                             ${MASTER_ADDR:+--master-addr "$MASTER_ADDR"} ${MASTER_PORT:+--master-port "$MASTER_PORT"})
+    fi
+}
+
+check_batches() {  # every point's BATCH splits evenly over the processes
+    local point
+    ((PROCESSES > 1)) || return 0
+    while IFS= read -r point; do
+        set_hyperparameters
+        apply_grid_point "$point"
+        ((BATCH % PROCESSES == 0)) ||
+            die "BATCH=$BATCH${point:+ (grid point $point)} does not split over $PROCESSES processes: BATCH is the total batch"
+    done < <(grid_points)
+    set_hyperparameters
 }
 
 # ---------------------------------------------------------------- data
@@ -208,7 +271,7 @@ training_options() {  # fairseq-train options of the current hyper-parameters: s
     local total=${MAX_UPDATES:-$((per_epoch * EPOCHS))}
     local warmup=${WARMUP_UPDATES:-$("$PYTHON" -c "print(round($WARMUP * $total))")}
     local every=$(((per_epoch + VALIDATIONS - 1) / VALIDATIONS))
-    FAIRSEQ_OPTIONS=(--batch-size "$BATCH" --required-batch-size-multiple 1 --max-update "$total"
+    FAIRSEQ_OPTIONS=(--batch-size "$((BATCH / ${PROCESSES:-1}))" --required-batch-size-multiple 1 --max-update "$total"
         --optimizer adam --adam-betas "$ADAM_BETAS" --adam-eps "$ADAM_EPS" --weight-decay "$WEIGHT_DECAY"
         --lr "$LR" --lr-scheduler polynomial_decay --warmup-updates "$warmup" --total-num-update "$total"
         --dropout "$DROPOUT" --attention-dropout "$DROPOUT" --clip-norm 0.0
@@ -237,14 +300,23 @@ run_one() {  # $1 impl, $2 init, $3 seed, $4 grid point label
     local impl=$1 init=$2 seed=$3 label=$4
     local name="$init.seed$seed${label:+.${label// /.}}"
     [[ $impl == hf ]] && name="hf.$name"
+    local options=("${FAIRSEQ_OPTIONS[@]}")
+    if [[ $impl == hf ]] && ((${PROCESSES:-1} > 1)); then
+        options+=(--batch-size "$BATCH")  # the HF twin is one process: the total batch
+    fi
     "$PYTHON" scripts/run_experiment.py --impl "$impl" --recipe "$RECIPE" --task "$TASK" --data-bin "$DATA_BIN" \
         --model "$MODEL_NAME" ${MODEL_DIR:+--model-dir "$MODEL_DIR"} --train-args "$TRAIN_ARGS" \
         --method "$METHOD" --init "$init" --seed "$seed" --profile "$PROFILE" --config "$CONFIG" \
         --results "$WORK_DIR/results/$RECIPE/runs.jsonl" --save-dir "$WORK_DIR/checkpoints/$RECIPE/$name" \
-        -- "${FAIRSEQ_OPTIONS[@]}"
+        "${DISTRIBUTED_OPTIONS[@]}" -- "${options[@]}"
 }
 
-run_recipe() {
+run_recipe() {  # one method, model and inits: train every run, then print the table
+    run_setting
+    aggregate_results
+}
+
+run_setting() {  # prepare the data and train every grid point x init x seed of METHOD, MODEL, INITS
     METHOD=${METHOD:-lora} MODEL=${MODEL-minilm} INITS=${INITS:-pretrained random} SEEDS=${SEEDS:-1 2 3}
     PROFILE=${PROFILE:-$("$PYTHON" -c "import torch; print('paper' if torch.cuda.is_available() else 'quick')")}
     TASK_KIND=${TASK_KIND:-$TASK}
@@ -252,9 +324,12 @@ run_recipe() {
     load_task "$TASK_KIND"
     check_options
     set_hyperparameters
+    check_batches
     TASK_ID=$TASK${MAX_TRAIN:+-$MAX_TRAIN}
     say "task $TASK, method $METHOD, model ${MODEL:-${MODEL_NAME:-}}, inits $INITS, seeds $SEEDS, profile $PROFILE"
     find_data
+    # a recipe may derive its own splits (a function recipe_data: TRAIN_PATH DEV_PATH TEST_PATH, TASK_ID)
+    if declare -F recipe_data >/dev/null; then recipe_data; fi
     resolve_model
     prepare_data
     local start=$SECONDS point init seed impl
@@ -264,6 +339,7 @@ run_recipe() {
         set_hyperparameters
         apply_grid_point "$point"
         training_options
+        add_grid_point_to_config "$point"
         for init in $INITS; do
             for seed in $SEEDS; do
                 for impl in "${impls[@]}"; do run_one "$impl" "$init" "$seed" "$point"; done
@@ -271,5 +347,9 @@ run_recipe() {
         done
     done < <(grid_points)
     say "all runs done in $((SECONDS - start)) s; results in $WORK_DIR/results/$RECIPE/"
+}
+
+aggregate_results() {  # the table of results/<recipe>/runs.jsonl (node 0 only on several nodes)
+    if ((${NODE_RANK:-0} > 0)); then say "node $NODE_RANK: done; node 0 writes the results"; return; fi
     "$PYTHON" scripts/aggregate_seeds.py "$WORK_DIR/results/$RECIPE/runs.jsonl" --out-dir "$WORK_DIR/results/$RECIPE"
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SST-2 with IA3 (keys, values and the feed-forward activation rescaled): pretrained vs random init, 3 seeds.
-#   quick: 24,000 training sentences, 1 epoch, batch 32, lr 5e-3
+#   quick: 32,000 training sentences, 1 epoch, batch 32, lr 5e-3
 #   paper: lr 3e-3, batch 16, 10 epochs
 TASK=sst2
 METHOD=${METHOD:-ia3}

@@ -458,11 +458,17 @@ def plot_group_bars(path: str, summary: pd.DataFrame, chosen: pd.DataFrame, metr
     figure.savefig(path, format="png", dpi=120)
 
 
+# config keys a recipe computes from others (updates from batch and epochs): never an axis of a heat map
+# while a setting they depend on is swept, and never held fixed
+DERIVED_KEYS = frozenset({"updates", "warmup_updates"})
+
+
 def sweep_grid(grid: pd.DataFrame, params: dict[str, dict], best_config: str) -> dict:
     """Lay the configs of one sweep (columns config, mean, std, n) out on two axes.
 
-    Axes are the swept hyper-parameters with the most values (ties: by name);
-    the first goes along x. Any further swept keys are fixed at the best
+    Axes are the swept hyper-parameters with the most values (ties: by name;
+    DERIVED_KEYS only when nothing else varies); the first goes along x. Any
+    further swept keys are fixed at the best
     config's values. Returns x_key, y_key (None for a 1-row grid), x_values,
     y_values, fixed, means (rows x columns, NaN where no run), texts and best_cell.
     """
@@ -472,6 +478,9 @@ def sweep_grid(grid: pd.DataFrame, params: dict[str, dict], best_config: str) ->
         list({format_config_value(params[c].get(key)): params[c].get(key) for c in configs}.values())
     ) for key in keys}
     swept = sorted((k for k in keys if len(values[k]) > 1), key=lambda k: (-len(values[k]), k))
+    # settings the recipe derives from the swept ones (batch or epochs set the updates) are no axes
+    chosen = [k for k in swept if k not in DERIVED_KEYS]
+    swept = chosen or swept
     if not swept:  # only one config of the sweep has the metric: a single cell
         params = {best_config: {"config": best_config or "(no config)"}}
         swept, values = ["config"], {"config": [best_config or "(no config)"]}

@@ -5,7 +5,7 @@
     python scripts/benchmark.py --device cuda --precision bf16
 
 Same machine, weights (the pretrained MiniLM by default), data (SST-2 as the quick profile
-prepares it: 24,000 training sentences), batch size and optimizer for both. Each implementation x
+prepares it: 32,000 training sentences), batch size and optimizer for both. Each implementation x
 method runs in its own process (its peak resident memory is its own) and measures:
   - training throughput over a fixed number of updates after warm-up, on batches drawn at random
     from an epoch as each library batches it (fairseq: the plugin's length-bucketed task; HF: the
@@ -54,7 +54,7 @@ def parse_args(argv=None):
     parser.add_argument("--impls", default="fairseq,hf", help="comma list from fairseq,hf")
     parser.add_argument("--model", default="minilm", help="pretrained model (scripts/get_model.py name or path)")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--max-train", type=int, default=24000, help="training sentences (the quick profile's)")
+    parser.add_argument("--max-train", type=int, default=32000, help="training sentences (the quick profile's)")
     parser.add_argument("--steps", type=int, help="measured updates (default 100, --quick 30)")
     parser.add_argument("--warmup", type=int, default=5, help="updates before measuring")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])

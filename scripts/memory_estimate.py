@@ -47,6 +47,8 @@ import json
 import re
 import sys
 
+from cli_types import positive_int
+
 GIB = 2 ** 30
 GB = 10 ** 9
 
@@ -232,16 +234,6 @@ def _count_option(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -286,12 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(mixed) values and 1-byte dropout masks, S*B*((8p+2)*H + 2p*F) + (2p+1)*A*S^2*B\n"
         "bytes per layer (details below); needs --batch, --seq-len, --layers, --hidden,\n"
         "--heads (a --preset supplies the last three)")
-    group.add_argument("--batch", type=_positive_int, metavar="B", help="sequences per batch")
-    group.add_argument("--seq-len", type=_positive_int, metavar="S", help="tokens per sequence")
-    group.add_argument("--layers", type=_positive_int, metavar="L", help="encoder layers")
-    group.add_argument("--hidden", type=_positive_int, metavar="H", help="hidden size")
-    group.add_argument("--heads", type=_positive_int, metavar="A", help="attention heads")
-    group.add_argument("--ffn", type=_positive_int, metavar="F",
+    group.add_argument("--batch", type=positive_int, metavar="B", help="sequences per batch")
+    group.add_argument("--seq-len", type=positive_int, metavar="S", help="tokens per sequence")
+    group.add_argument("--layers", type=positive_int, metavar="L", help="encoder layers")
+    group.add_argument("--hidden", type=positive_int, metavar="H", help="hidden size")
+    group.add_argument("--heads", type=positive_int, metavar="A", help="attention heads")
+    group.add_argument("--ffn", type=positive_int, metavar="F",
                        help="FFN inner size (default: 4 x hidden)")
     parser.add_argument("--json", action="store_true",
                         help="print the estimate as JSON instead of a table")

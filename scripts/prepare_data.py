@@ -19,6 +19,8 @@ import re
 import sys
 from pathlib import Path
 
+from cli_types import positive_int
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 PROG = "prepare_data.py"
@@ -30,16 +32,6 @@ class _OneLineParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{PROG}: error: {message}\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
-    return value
 
 
 def _name_list(text: str) -> list[str]:
@@ -66,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--label-column", required=True, metavar="COL", help="column or JSON field of the label")
     data.add_argument("--classes", type=_name_list, metavar="A,B,...",
                       help="class order (default: sorted training labels, numerically if all are integers)")
-    data.add_argument("--max-train", type=_positive_int, metavar="N",
+    data.add_argument("--max-train", type=positive_int, metavar="N",
                       help="keep a random sample of N training rows, in their original order")
     data.add_argument("--subset-seed", type=int, default=0, metavar="S",
                       help="seed of --max-train and of --train-sentencepiece (default 0)")
@@ -86,13 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--dict", type=Path, metavar="DICT",
                      help="fairseq dict.txt for the texts (gpt2 default: ../shared/models/roberta.base/dict.txt; "
                           "otherwise fairseq-preprocess builds one from the training split)")
-    tok.add_argument("--train-sentencepiece", type=_positive_int, metavar="VOCAB_SIZE",
+    tok.add_argument("--train-sentencepiece", type=positive_int, metavar="VOCAB_SIZE",
                      help="sentencepiece: train a unigram model of this size on the training texts")
 
     out = parser.add_argument_group("output")
     out.add_argument("--out-dir", type=Path, metavar="DIR",
                      help="output directory (default data-bin/<task>.<tokenizer name>)")
-    out.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+    out.add_argument("--workers", type=positive_int, default=1, metavar="N",
                      help="processes for the tokenizer and fairseq-preprocess (default 1)")
     out.add_argument("--print-out-dir", action="store_true",
                      help="print the output directory these options lead to, and stop (for scripts)")

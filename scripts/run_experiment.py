@@ -10,6 +10,11 @@ adds the sentence-prediction plumbing, the model's architecture options, the pre
 (``--init pretrained``; ``random`` loads none: same architecture and dictionary, no weights) and
 the seed. A run whose row is already in the results file is skipped; an interrupted run resumes
 from its ``checkpoint_last.pt`` (fairseq's own resume).
+
+With ``--nproc-per-node N`` (and ``--nnodes``, ``--node-rank``, ``--master-addr``, ``--master-port``
+on several nodes) fairseq-train runs under torchrun as N processes per node (one per GPU, or gloo
+processes on CPU; see fairseq_plugins/distributed.py); fairseq's --batch-size is then per process.
+Node 0 evaluates and writes the row; the other nodes only train.
 """
 import argparse
 import fcntl
@@ -21,6 +26,8 @@ import shlex
 import subprocess
 import sys
 import time
+
+from cli_types import positive_int
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -51,6 +58,14 @@ def parse_args(argv=None):
     parser.add_argument("--config", default="{}", help="JSON object of the run's hyperparameters (row key)")
     parser.add_argument("--profile", default="")
     parser.add_argument("--keep-last", action="store_true", help="keep checkpoint_last.pt after a finished run")
+    distributed = parser.add_argument_group("several processes (torchrun; fairseq impl only)")
+    distributed.add_argument("--nproc-per-node", type=positive_int, default=1, metavar="N",
+                             help="training processes on this node: one per GPU, or CPU processes (default 1)")
+    distributed.add_argument("--nnodes", type=positive_int, default=1, metavar="N", help="nodes (default 1)")
+    distributed.add_argument("--node-rank", type=int, default=0, metavar="R", help="this node's rank, 0..nnodes-1")
+    distributed.add_argument("--master-addr", metavar="HOST", help="node 0's address (several nodes)")
+    distributed.add_argument("--master-port", type=positive_int, metavar="PORT",
+                             help="a free port on node 0 (default: any free port on one node, 29500 on several)")
     args, fairseq_args = parser.parse_known_args(argv)
     if fairseq_args and fairseq_args[0] == "--":
         fairseq_args = fairseq_args[1:]
@@ -58,7 +73,33 @@ def parse_args(argv=None):
         args.config = json.loads(args.config)
     except json.JSONDecodeError as err:
         parser.error(f"--config: not a JSON object ({err})")
+    if not 0 <= args.node_rank < args.nnodes:
+        parser.error(f"--node-rank {args.node_rank}: must be between 0 and --nnodes - 1 ({args.nnodes - 1})")
+    if args.nnodes > 1 and not args.master_addr:
+        parser.error("--nnodes > 1 needs --master-addr (node 0's address)")
     return args, fairseq_args
+
+
+def world_size(args):
+    return args.nproc_per_node * args.nnodes if args.impl == "fairseq" else 1
+
+
+def one_process(args):
+    """fairseq-train alone would spawn one process per visible GPU (its default world size): one means one."""
+    return ["--distributed-world-size", "1"] if world_size(args) == 1 else []
+
+
+def launcher(args):
+    """How fairseq-train starts: one process, or torchrun running fairseq_plugins.distributed."""
+    if world_size(args) == 1:
+        return [sys.executable, "-m", "fairseq_cli.train"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(args.nproc_per_node)]
+    if args.nnodes == 1 and not args.master_addr and not args.master_port:
+        cmd.append("--standalone")  # one node: torchrun picks a free port
+    else:
+        cmd += ["--nnodes", str(args.nnodes), "--node-rank", str(args.node_rank),
+                "--master-addr", args.master_addr or "127.0.0.1", "--master-port", str(args.master_port or 29500)]
+    return cmd + ["-m", "fairseq_plugins.distributed"]
 
 
 def pretrained_checkpoint(args):
@@ -86,9 +127,9 @@ def pair_separator(args):
 
 def train_command(args, fairseq_args, num_classes):
     peft = "none" if args.method == "full" else args.method
-    cmd = [sys.executable, "-m", "fairseq_cli.train", args.data_bin, "--user-dir", os.path.join(REPO, "fairseq_plugins"),
+    cmd = [*launcher(args), args.data_bin, "--user-dir", os.path.join(REPO, "fairseq_plugins"),
            *SENTENCE_PREDICTION, *pair_separator(args), *shlex.split(args.train_args), "--num-classes", str(num_classes),
-           "--peft", peft, "--save-dir", args.save_dir, "--seed", str(args.seed), *fairseq_args]
+           "--peft", peft, "--save-dir", args.save_dir, "--seed", str(args.seed), *one_process(args), *fairseq_args]
     if args.init == "pretrained":
         cmd += ["--finetune-from-model", pretrained_checkpoint(args)]
     return cmd
@@ -105,6 +146,8 @@ def last_update(log_path):
 def run_training(cmd, log_path):
     """Run fairseq-train, echoing its progress lines and keeping them in ``log_path``."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "ignore")}
+    if "fairseq_plugins.distributed" in cmd:  # torchrun's workers import it as a module
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")]))
     with open(log_path, "a", encoding="utf-8") as log:
         log.write("$ " + shlex.join(cmd) + "\n")
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -166,9 +209,16 @@ def main(argv=None):
     args, fairseq_args = parse_args(argv)
     os.makedirs(os.path.dirname(os.path.abspath(args.save_dir)), exist_ok=True)
     # one process per run directory: a second recipe reaching the same run waits, then finds it done
-    with open(os.path.abspath(args.save_dir) + ".lock", "w") as lock:
+    # (each node of a multi-node run has its own lock: they run the same run together)
+    node = f".node{args.node_rank}" if args.node_rank > 0 else ""
+    with open(os.path.abspath(args.save_dir) + node + ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         return run(args, fairseq_args)
+
+
+def num_classes_of(args):
+    with open(os.path.join(args.data_bin, "labels.json"), encoding="utf-8") as f:
+        return len(json.load(f)["classes"])
 
 
 def run(args, fairseq_args):
@@ -179,8 +229,19 @@ def run(args, fairseq_args):
     if is_done(args.results, key):
         print(f"[{args.recipe}] {args.impl} {args.init} seed {args.seed}: already in {args.results}, skipping")
         return 0
-    with open(os.path.join(args.data_bin, "labels.json"), encoding="utf-8") as f:
-        num_classes = len(json.load(f)["classes"])
+    if args.node_rank > 0 and args.impl != "fairseq":
+        print(f"[{args.recipe}] {args.impl} {args.init} seed {args.seed}: runs on node 0", flush=True)
+        return 0
+    if world_size(args) > 1 and args.node_rank > 0:  # node 0 evaluates and writes the row
+        os.makedirs(args.save_dir, exist_ok=True)
+        log_path = os.path.join(args.save_dir, f"train.node{args.node_rank}.log")
+        code = run_training(train_command(args, fairseq_args, num_classes_of(args)), log_path)
+        if code != 0:
+            raise SystemExit(f"run_experiment.py: error: fairseq training exited with {code}; see {log_path}")
+        print(f"[{args.recipe}] {args.impl} {args.init} seed {args.seed}: node {args.node_rank} done "
+              "(node 0 writes the row)", flush=True)
+        return 0
+    num_classes = num_classes_of(args)
     os.makedirs(args.save_dir, exist_ok=True)
     log_path = os.path.join(args.save_dir, "train.log")
     start = time.time()
@@ -190,7 +251,7 @@ def run(args, fairseq_args):
         **key, "profile": args.profile,
         **metric_fields("dev", results["dev"]), **metric_fields("test", results["test"]),
         "trainable_params": results["trainable_params"], "total_params": results["total_params"],
-        "updates": results["updates"], "best_updates": results["best_updates"],
+        "updates": results["updates"], "best_updates": results["best_updates"], "world_size": world_size(args),
         "wall_s": round(wall, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
         "data_bin": args.data_bin, "save_dir": args.save_dir, "command": shlex.join(cmd),

@@ -12,6 +12,7 @@ SHARED = Path(os.environ.get("SHARED_DIR", REPO.parent / "shared"))
 PLUGIN_DIR = REPO / "fairseq_plugins"
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "scripts"))  # as when a script runs: its sibling modules import
 
 import synthetic  # noqa: E402
 
@@ -87,3 +88,71 @@ def write_dictionaries(root: Path, vocab_size: int, num_classes: int = 2):
     (root / "input0" / "dict.txt").write_text("".join(f"word{i} 1\n" for i in range(vocab_size - 5)))
     (root / "label" / "dict.txt").write_text("".join(f"class{i} 1\n" for i in range(num_classes)))
     return root
+
+
+@pytest.fixture(scope="module")
+def batch(corpus):
+    """A padded batch of real binarized sentences of different lengths, as the task builds them."""
+    from fairseq.data import data_utils
+
+    _, task, _ = build_model(corpus["finetune_bin"], "--arch", "roberta_peft", *TINY_SHAPE)
+    lines = (corpus["raw"] / "valid.bpe").read_text().splitlines()[:12]
+    tokens = [task.source_dictionary.encode_line("<s> " + line, append_eos=True, add_if_not_exist=False).long()
+              for line in lines]
+    assert len({len(t) for t in tokens}) > 1, "the batch must contain padding"
+    return data_utils.collate_tokens(tokens, pad_idx=task.source_dictionary.pad())
+
+
+def logits(model, tokens):
+    """Classification logits of ``model`` in eval mode."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        return model(tokens, classification_head_name="sentence_classification_head")[0]
+
+
+def hub_for(corpus, **kwargs):
+    """The hub interface of a checkpoint trained on the synthetic corpus (its sentencepiece model)."""
+    from fairseq_plugins.hub import from_pretrained
+
+    return from_pretrained(data=str(corpus["finetune_bin"]), bpe="sentencepiece",
+                           sentencepiece_model=str(corpus["spm_model"]), **kwargs)
+
+
+def valid_examples(corpus):
+    texts = (corpus["raw"] / "valid.txt").read_text().splitlines()
+    labels = (corpus["raw"] / "valid.label").read_text().splitlines()
+    return texts, labels
+
+
+def hub_logits(hub, texts):
+    """Logits of ``texts`` through the hub interface, in one padded batch (the encoder masks the padding)."""
+    import torch
+    from fairseq.data import data_utils
+
+    hub.eval()
+    tokens = data_utils.collate_tokens([hub.encode(t) for t in texts], pad_idx=hub.task.source_dictionary.pad())
+    with torch.no_grad():
+        return hub.predict("sentence_classification_head", tokens, return_logits=True)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread while a module runs (two cores may be shared with other jobs), restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def load_script(name):
+    """A script of scripts/ imported as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -7,10 +7,9 @@ import textwrap
 
 import pytest
 import torch
-from conftest import REPO, TINY_SHAPE, build_model, fairseq_train
+from conftest import REPO, TINY_SHAPE, build_model, fairseq_train, hub_for, hub_logits, logits, valid_examples
 
 from fairseq_plugins.checkpoint_safety import safe_load
-from fairseq_plugins.hub import from_pretrained
 
 # TINY_SHAPE: 2 layers, width 64, FFN width 128.
 LAYERS, D, D_FFN = 2, 64, 128
@@ -20,24 +19,6 @@ PFEIFFER = [*ADAPTER, "--adapter-type", "pfeiffer"]
 IA3 = ["--peft", "ia3"]
 RESET = ["--reset-optimizer", "--reset-dataloader", "--reset-meters", "--reset-lr-scheduler"]
 
-
-@pytest.fixture(scope="module")
-def batch(corpus):
-    """A padded batch of real binarized sentences of different lengths, as the task builds them."""
-    from fairseq.data import data_utils
-
-    _, task, _ = build_model(corpus["finetune_bin"], "--arch", "roberta_peft", *TINY_SHAPE)
-    lines = (corpus["raw"] / "valid.bpe").read_text().splitlines()[:12]
-    tokens = [task.source_dictionary.encode_line("<s> " + line, append_eos=True, add_if_not_exist=False).long()
-              for line in lines]
-    assert len({len(t) for t in tokens}) > 1, "the batch must contain padding"
-    return data_utils.collate_tokens(tokens, pad_idx=task.source_dictionary.pad())
-
-
-def logits(model, tokens):
-    model.eval()
-    with torch.no_grad():
-        return model(tokens, classification_head_name="sentence_classification_head")[0]
 
 
 @pytest.fixture(scope="module")
@@ -216,32 +197,8 @@ def runs(corpus, plain_checkpoint, tmp_path_factory):
     return out
 
 
-def hub_for(corpus, **kwargs):
-    return from_pretrained(data=str(corpus["finetune_bin"]), bpe="sentencepiece",
-                           sentencepiece_model=str(corpus["spm_model"]), **kwargs)
 
 
-def valid_examples(corpus):
-    texts = (corpus["raw"] / "valid.txt").read_text().splitlines()
-    labels = (corpus["raw"] / "valid.label").read_text().splitlines()
-    return texts, labels
-
-
-def hub_logits(hub, texts):
-    hub.eval()
-    with torch.no_grad():
-        return torch.cat([hub.predict("sentence_classification_head", hub.encode(t), return_logits=True)
-                          for t in texts])
-
-
-def batched_hub_logits(hub, texts):
-    """hub_logits in one padded batch (the encoder masks the padding)."""
-    from fairseq.data import data_utils
-
-    hub.eval()
-    tokens = data_utils.collate_tokens([hub.encode(t) for t in texts], pad_idx=hub.task.source_dictionary.pad())
-    with torch.no_grad():
-        return hub.predict("sentence_classification_head", tokens, return_logits=True)
 
 
 @pytest.mark.parametrize("method", list(RUNS))
@@ -252,7 +209,7 @@ def test_training_learns_and_writes_the_peft_only_file(corpus, runs, method):
     assert re.search(rf"peft={method} \| trainable parameters [\d,]+ of [\d,]+ \([\d.]+%\) \| groups: {groups}", log)
     texts, labels = valid_examples(corpus)
     hub = hub_for(corpus, checkpoint=str(save_dir / "checkpoint_best.pt"))
-    predicted = batched_hub_logits(hub, texts).argmax(-1).tolist()
+    predicted = hub_logits(hub, texts).argmax(-1).tolist()
     label_of = hub.task.label_dictionary
     accuracy = sum(label_of.string([p + label_of.nspecial]) == y for p, y in zip(predicted, labels)) / len(labels)
     assert accuracy >= 0.9, f"{method}: valid accuracy {accuracy:.3f}"

@@ -1,12 +1,13 @@
 """scripts/hf_baseline.py, the HuggingFace twin of a fairseq run: real tiny runs on a few hundred SST-2 rows."""
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 
 import pytest
-from conftest import REPO, SHARED
+from conftest import REPO, SHARED, load_script
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # small models: one thread is faster when cores are shared
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 pytest.importorskip("transformers")
@@ -32,24 +33,8 @@ SYNTHETIC = {
 
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread while this module runs (two cores shared with other jobs), restored after."""
-    import torch
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-def load_hf_baseline():
-    spec = importlib.util.spec_from_file_location("hf_baseline", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-hf_baseline = load_hf_baseline()
+hf_baseline = load_script("hf_baseline")
 
 
 def sst2_files(root):

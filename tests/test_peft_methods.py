@@ -1,28 +1,10 @@
 """In-process behaviour of the plugin's model and PEFT methods (no training loop)."""
 import pytest
 import torch
-from conftest import TINY_SHAPE, build_model
+from conftest import TINY_SHAPE, build_model, logits
 
 ALL_TARGETS = "q_proj,k_proj,v_proj,out_proj,fc1,fc2"
 
-
-@pytest.fixture(scope="module")
-def batch(corpus):
-    """A padded batch of real binarized sentences of different lengths, as the task builds them."""
-    from fairseq.data import data_utils
-
-    _, task, _ = build_model(corpus["finetune_bin"], "--arch", "roberta_peft", *TINY_SHAPE)
-    lines = (corpus["raw"] / "valid.bpe").read_text().splitlines()[:12]
-    tokens = [task.source_dictionary.encode_line("<s> " + line, append_eos=True, add_if_not_exist=False).long()
-              for line in lines]
-    assert len({len(t) for t in tokens}) > 1, "the batch must contain padding"
-    return data_utils.collate_tokens(tokens, pad_idx=task.source_dictionary.pad())
-
-
-def logits(model, tokens):
-    model.eval()
-    with torch.no_grad():
-        return model(tokens, classification_head_name="sentence_classification_head")[0]
 
 
 def test_plugin_attention_matches_fairseq_roberta(corpus, batch):

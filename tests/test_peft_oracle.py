@@ -6,14 +6,13 @@ BertForSequenceClassification wrapped by peft through scripts/hf_baseline.py's o
 fairseq options. Both get the same random non-zero LoRA matrices / IA3 vectors and the same
 classifier, and must give the same logits on a padded batch of real sentences.
 """
-import importlib.util
 import json
 import os
 import shutil
 
 import pytest
 import torch
-from conftest import REPO, SHARED, build_model
+from conftest import SHARED, build_model, load_script
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 transformers = pytest.importorskip("transformers")
@@ -22,6 +21,8 @@ peft = pytest.importorskip("peft")
 from fairseq_plugins.checkpoint_safety import safe_load  # noqa: E402
 from fairseq_plugins.hf_conversion import bert_vocabulary  # noqa: E402
 from fairseq_plugins.peft.base import LINEAR_TARGETS  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # small models: one thread is faster when cores are shared
 
 TOLERANCE = 1e-4
 ALL_TARGETS = "q_proj,k_proj,v_proj,out_proj,fc1,fc2"
@@ -37,24 +38,8 @@ FALLBACK_SENTENCES = [
 
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread while this module runs (two cores shared with other jobs), restored after."""
-    import torch
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-def load_hf_baseline():
-    spec = importlib.util.spec_from_file_location("hf_baseline", REPO / "scripts" / "hf_baseline.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-hf_baseline = load_hf_baseline()
+hf_baseline = load_script("hf_baseline")
 
 
 def real_sentences(n=8):

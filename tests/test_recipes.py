@@ -76,7 +76,7 @@ def test_pair_recipe_with_a_labelled_test(tmp_path):
     (row,) = rows(tmp_path, "mrpc_lora")
     assert row["task"] == "mrpc" and row["test_accuracy"] is not None
     assert row["dev_f1"] is not None and row["test_f1"] is not None
-    data_bin = next((tmp_path / "data-bin").glob("mrpc-200.*"))
+    data_bin = next(p for p in (tmp_path / "data-bin").glob("mrpc-200.*") if p.is_dir())
     assert (data_bin / "input1" / "train.bin").is_file()
 
 

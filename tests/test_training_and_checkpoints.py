@@ -11,10 +11,9 @@ import textwrap
 
 import pytest
 import torch
-from conftest import REPO, TINY_SHAPE, fairseq_train
+from conftest import REPO, TINY_SHAPE, fairseq_train, hub_for, hub_logits, valid_examples
 
 from fairseq_plugins.checkpoint_safety import safe_load
-from fairseq_plugins.hub import from_pretrained
 
 RESET = ["--reset-optimizer", "--reset-dataloader", "--reset-meters", "--reset-lr-scheduler"]
 METHODS = {"lora": ["--peft", "lora"], "bitfit": ["--peft", "bitfit", "--lr", "1e-2"], "none": ["--peft", "none"]}
@@ -42,22 +41,7 @@ def runs(corpus, plain_checkpoint, tmp_path_factory):
     return out
 
 
-def hub_for(corpus, **kwargs):
-    return from_pretrained(data=str(corpus["finetune_bin"]), bpe="sentencepiece",
-                          sentencepiece_model=str(corpus["spm_model"]), **kwargs)
 
-
-def valid_examples(corpus):
-    texts = (corpus["raw"] / "valid.txt").read_text().splitlines()
-    labels = (corpus["raw"] / "valid.label").read_text().splitlines()
-    return texts, labels
-
-
-def hub_logits(hub, texts):
-    hub.eval()
-    with torch.no_grad():
-        return torch.cat([hub.predict("sentence_classification_head", hub.encode(t), return_logits=True)
-                          for t in texts])
 
 
 @pytest.mark.parametrize("method", list(METHODS))
