@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SST-2 with LoRA: the pretrained model (MiniLM by default) against its random-init twin, 3 seeds.
-#   quick: 32,000 training sentences, 1 epoch, batch 32, lr 2e-3, r=8, alpha=16 on q and v (~15 min on 2 CPU cores)
+#   quick: 32,000 training sentences, 1 epoch, batch 32, lr 2e-3, r=8, alpha=16 on q and v (~17 min on 2 CPU cores)
 #   paper: the LoRA paper's roberta-base setting: r=8, alpha=8 on q and v, lr 5e-4, batch 16, 60 epochs, 6% warmup
 # Options (METHOD, MODEL, INITS, SEEDS, PROFILE, BASELINE, GRID, DATA_DIR): see recipes/common.sh.
 TASK=sst2

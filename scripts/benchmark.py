@@ -99,7 +99,7 @@ def synchronize(device):
         torch.cuda.synchronize()
 
 
-def matmul_peak(device, precision, size=2048, repeats=5):
+def matmul_peak(device, precision, size=2048, repeats=20):
     """GFLOP/s of the best of a few large square matrix products: the hardware's practical peak."""
     import torch
 
@@ -136,6 +136,13 @@ def training_flops(shape, batch, length, impl, method, num_classes=2):
         return 3 * forward + extra  # forward, input gradients, weight gradients
     # frozen weights: no weight gradients; the first layer's q, k, v need no input gradient either
     return 2 * forward - batch * length * 2 * 3 * d * d + extra
+
+
+def loaded_rss_mb():
+    """Peak resident memory so far: libraries, data and model loaded, no training step yet."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def file_mb(path):
@@ -179,6 +186,7 @@ def fairseq_worker(args, method, device, precision):
     epoch = trainer.get_train_iterator(epoch=1, load_dataset=False)
     batches = list(epoch.next_epoch_itr(shuffle=True))
     sample = random.Random(0).sample(batches, min(len(batches), args.warmup + args.steps))
+    rss_loaded_mb = loaded_rss_mb()
     times, sentences, tokens, flops = [], 0, 0, 0
     shape = info["shape"] if "shape" in info else None
     for i, batch in enumerate(sample):
@@ -201,6 +209,7 @@ def fairseq_worker(args, method, device, precision):
         state_mb = file_mb(os.path.join(state_dir, "model.pt"))
     else:
         state_mb = file_mb(save_peft_file(trained, cfg, os.path.join(state_dir, "checkpoint.peft.pt")))
+    trainer.consolidate_optimizer()  # as fairseq does before saving (it sets what save_checkpoint reads)
     trainer.save_checkpoint(os.path.join(state_dir, "checkpoint_last.pt"), {})
     checkpoint_mb = file_mb(os.path.join(state_dir, "checkpoint_last.pt"))
     shutil.rmtree(state_dir)
@@ -223,7 +232,7 @@ def fairseq_worker(args, method, device, precision):
     trainable = sum(p.numel() for p in trained.parameters() if p.requires_grad)
     return dict(step_times=times, sentences=sentences, tokens=tokens, flops=flops, epoch_batches=len(batches),
                 state_mb=state_mb, checkpoint_mb=checkpoint_mb, inference_sent_per_s=count / elapsed,
-                trainable_params=trainable)
+                trainable_params=trainable, rss_loaded_mb=rss_loaded_mb)
 
 
 # ------------------------------------------------------------------------------- HF worker
@@ -250,14 +259,16 @@ def hf_worker(args, method, device, precision):
     save_dir = tempfile.mkdtemp(prefix="bench-hf-")
     steps_per_epoch = math.ceil(len(train) / args.batch_size)
     trainer = Trainer(model=model, args=hf_baseline.training_arguments(opts, save_dir, 1, steps_per_epoch),
-                      data_collator=DataCollatorWithPadding(tokenizer), train_dataset=train)
+                      data_collator=DataCollatorWithPadding(tokenizer), train_dataset=train, eval_dataset=valid)
     trainer.create_optimizer_and_scheduler(num_training_steps=1000)
+    trainer.current_gradient_accumulation_steps = 1  # set by Trainer.train(); training_step divides by it
     loader = trainer.get_train_dataloader()
     batches = list(loader)
     sample = random.Random(0).sample(batches, min(len(batches), args.warmup + args.steps))
     model.train()
     with open(os.path.join(args.model_dir, "model_info.json"), encoding="utf-8") as f:
         shape = json.load(f)["shape"]
+    rss_loaded_mb = loaded_rss_mb()
     times, sentences, tokens, flops = [], 0, 0, 0
     for i, batch in enumerate(sample):
         batch = {k: v.to(trainer.args.device) for k, v in batch.items()}
@@ -301,7 +312,7 @@ def hf_worker(args, method, device, precision):
             count += batch["input_ids"].shape[0]
     return dict(step_times=times, sentences=sentences, tokens=tokens, flops=flops, epoch_batches=len(batches),
                 state_mb=state_mb, checkpoint_mb=checkpoint_mb, inference_sent_per_s=count / elapsed,
-                trainable_params=trainable)
+                trainable_params=trainable, rss_loaded_mb=rss_loaded_mb)
 
 
 def worker(args):
@@ -371,6 +382,8 @@ def summarize(impl, method, raw, peak_gflops, batch_size):
         "matmul_peak_gflops": round(peak_gflops, 1),
         "matmul_peak_fraction": round(raw["flops"] / seconds / 1e9 / peak_gflops, 3),
         "peak_rss_mb": round(raw["peak_rss_mb"], 1),
+        "loaded_rss_mb": round(raw["rss_loaded_mb"], 1),
+        "training_rss_mb": round(raw["peak_rss_mb"] - raw["rss_loaded_mb"], 1),
         "state_mb": round(raw["state_mb"], 3),
         "checkpoint_mb": round(raw["checkpoint_mb"], 1),
         "state_fraction_of_checkpoint": round(raw["state_mb"] / raw["checkpoint_mb"], 4),
@@ -404,6 +417,11 @@ def markdown(rows, machine, args):
         lines += ["", "fairseq, peak memory against full fine-tuning: " + ", ".join(
             f"{m} {by_key[('fairseq', m)]['peak_rss_mb'] / full['peak_rss_mb']:.2f}"
             for m in args.methods if ("fairseq", m) in by_key and m != "full")]
+        lines += ["", "fairseq, memory that training adds to the loaded process (peak RSS minus RSS with "
+                  f"libraries, data and model loaded: {full['loaded_rss_mb']:.0f} MB for full), against full "
+                  "fine-tuning: " + ", ".join(
+                      f"{m} {by_key[('fairseq', m)]['training_rss_mb'] / full['training_rss_mb']:.2f}"
+                      for m in args.methods if ("fairseq", m) in by_key and m != "full")]
     return "\n".join(lines) + "\n"
 
 
@@ -429,18 +447,23 @@ def main(argv=None):
     model_dir, data_bin = prepare(args)
     peak = matmul_peak(device, precision)
     print(f"matmul peak: {peak:.1f} GFLOP/s ({device}, {precision})", flush=True)
-    rows = []
+    raws = []
     for impl in args.impls:
         for method in args.methods:
             if impl == "hf" and method in NO_HF_TWIN:
                 continue
             raw = run_worker(args, impl, method, model_dir, data_bin)
-            row = summarize(impl, method, raw, peak, args.batch_size)
-            row.update(device=device, precision=precision, machine=machine_description(device))
-            rows.append(row)
-            print(f"{impl:7s} {method:7s} {row['sent_per_s']:7.1f} sent/s  {row['step_ms']:7.1f} ms/step  "
-                  f"epoch {row['epoch_s']:6.0f} s  {100 * row['matmul_peak_fraction']:4.0f}% of peak  "
-                  f"RSS {row['peak_rss_mb']:6.0f} MB", flush=True)
+            raws.append((impl, method, raw))
+            step = sum(raw["step_times"]) / len(raw["step_times"])
+            print(f"{impl:7s} {method:7s} {1000 * step:7.1f} ms/step  RSS {raw['peak_rss_mb']:6.0f} MB", flush=True)
+    # the peak again at the end: a busy moment at the start must not lower the reference
+    peak = max(peak, matmul_peak(device, precision))
+    print(f"matmul peak (best of start and end): {peak:.1f} GFLOP/s", flush=True)
+    rows = []
+    for impl, method, raw in raws:
+        row = summarize(impl, method, raw, peak, args.batch_size)
+        row.update(device=device, precision=precision, machine=machine_description(device))
+        rows.append(row)
     os.makedirs(args.out_dir, exist_ok=True)
     machine = machine_description(device)
     for name, text in (("benchmark.json", json.dumps(rows, indent=2) + "\n"),
