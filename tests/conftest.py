@@ -156,3 +156,52 @@ def load_script(name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def assert_one_step_moves_only_trained(model, batch, expect_trained, off_zero):
+    """One Adam step: every trained parameter (names containing one of ``expect_trained``) moves;
+    frozen ones get no gradient and stay bit-identical. Parameters named with ``off_zero`` (zero-init
+    up-projections) are first moved off zero so that the projections before them get a gradient."""
+    import torch
+
+    for name, param in model.named_parameters():
+        if off_zero in name:
+            torch.nn.init.normal_(param, std=0.05)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trained and all(any(key in n for key in expect_trained) for n in trained)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    model.train()
+    out = model(batch, classification_head_name="sentence_classification_head")[0]
+    torch.nn.functional.cross_entropy(out, torch.arange(len(batch)) % 2).backward()
+    optimizer.step()
+    for name, param in model.named_parameters():
+        if name in trained:
+            assert not torch.equal(param, before[name]), f"{name} should have moved"
+        else:
+            assert param.grad is None, f"{name} is frozen but got a gradient"
+            assert torch.equal(param, before[name]), f"{name} is frozen but changed"
+
+
+def plain_fairseq_logits(corpus, model_dir, work_dir, count=40):
+    """Logits of the first ``count`` valid sentences from fairseq's own RobertaModel loading
+    ``model_dir/model.pt`` in a fresh process that never imports the plugin."""
+    import textwrap
+
+    import torch
+
+    probe = textwrap.dedent(f"""
+        import sys, torch
+        from fairseq.models.roberta import RobertaModel
+        hub = RobertaModel.from_pretrained({str(model_dir)!r}, checkpoint_file="model.pt", bpe="sentencepiece",
+                                           sentencepiece_model={str(corpus["spm_model"])!r})
+        assert "fairseq_plugins" not in sys.modules and type(hub.model).__name__ == "RobertaModel"
+        hub.eval()
+        texts = open({str(corpus["raw"] / "valid.txt")!r}).read().splitlines()[:{count}]
+        with torch.no_grad():
+            out = torch.cat([hub.predict("sentence_classification_head", hub.encode(t), return_logits=True)
+                             for t in texts])
+        torch.save(out, {str(work_dir / "plain_logits.pt")!r})
+    """)
+    subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, cwd=work_dir)
+    return torch.load(work_dir / "plain_logits.pt")

@@ -3,11 +3,11 @@ parameter counts, and real ``fairseq-train`` runs from the plain fairseq RoBERTa
 import re
 import subprocess
 import sys
-import textwrap
 
 import pytest
 import torch
-from conftest import REPO, TINY_SHAPE, build_model, fairseq_train, hub_for, hub_logits, logits, valid_examples
+from conftest import (REPO, TINY_SHAPE, assert_one_step_moves_only_trained, build_model, fairseq_train, hub_for,
+                      hub_logits, logits, plain_fairseq_logits, valid_examples)
 
 from fairseq_plugins.checkpoint_safety import safe_load
 
@@ -142,23 +142,7 @@ def test_trainable_parameter_counts(corpus, method_args, groups, expected):
 def test_optimizer_step_moves_only_trained_parameters(corpus, batch, method_args, expect_trained):
     """One Adam step: frozen weights bit-identical without a gradient, every trained one moved."""
     model, _, _ = build_model(corpus["finetune_bin"], "--arch", "roberta_peft", *TINY_SHAPE, *method_args)
-    for name, param in model.named_parameters():  # off zero, so that the down-projection gets a gradient
-        if "adapter_up" in name:
-            torch.nn.init.normal_(param, std=0.05)
-    before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    trained = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert trained and all(any(key in n for key in expect_trained) for n in trained)
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
-    model.train()
-    out = model(batch, classification_head_name="sentence_classification_head")[0]
-    torch.nn.functional.cross_entropy(out, torch.arange(len(batch)) % 2).backward()
-    optimizer.step()
-    for name, param in model.named_parameters():
-        if name in trained:
-            assert not torch.equal(param, before[name]), f"{name} should have moved"
-        else:
-            assert param.grad is None, f"{name} is frozen but got a gradient"
-            assert torch.equal(param, before[name]), f"{name} is frozen but changed"
+    assert_one_step_moves_only_trained(model, batch, expect_trained, off_zero="adapter_up")
 
 
 @pytest.mark.parametrize("option,value", [
@@ -262,21 +246,7 @@ def test_ia3_export_loads_in_plain_fairseq(corpus, runs, tmp_path):
     assert not any(".ia3_" in k for k in safe_load(out_dir / "model.pt")["model"])
     texts, _ = valid_examples(corpus)
     ours = hub_logits(hub_for(corpus, checkpoint=str(save_dir / "checkpoint_best.pt")), texts[:40])
-    probe = textwrap.dedent(f"""
-        import sys, torch
-        from fairseq.models.roberta import RobertaModel
-        hub = RobertaModel.from_pretrained({str(out_dir)!r}, checkpoint_file="model.pt", bpe="sentencepiece",
-                                           sentencepiece_model={str(corpus["spm_model"])!r})
-        assert "fairseq_plugins" not in sys.modules and type(hub.model).__name__ == "RobertaModel"
-        hub.eval()
-        texts = open({str(corpus["raw"] / "valid.txt")!r}).read().splitlines()[:40]
-        with torch.no_grad():
-            out = torch.cat([hub.predict("sentence_classification_head", hub.encode(t), return_logits=True)
-                             for t in texts])
-        torch.save(out, {str(tmp_path / "plain_logits.pt")!r})
-    """)
-    subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, cwd=tmp_path)
-    plain = torch.load(tmp_path / "plain_logits.pt")
+    plain = plain_fairseq_logits(corpus, out_dir, tmp_path)
     assert (plain - ours).abs().max() <= 1e-4
 
 

@@ -1,7 +1,7 @@
 """In-process behaviour of the plugin's model and PEFT methods (no training loop)."""
 import pytest
 import torch
-from conftest import TINY_SHAPE, build_model, logits
+from conftest import TINY_SHAPE, assert_one_step_moves_only_trained, build_model, logits
 
 ALL_TARGETS = "q_proj,k_proj,v_proj,out_proj,fc1,fc2"
 
@@ -74,23 +74,7 @@ def test_optimizer_step_moves_only_trained_parameters(corpus, batch, method_args
     """One Adam step, as fairseq's trainer builds it: frozen weights bit-identical, trained ones moved."""
     model, _, _ = build_model(corpus["finetune_bin"], "--arch", "roberta_peft", *TINY_SHAPE, *method_args,
                               "--head-trainable", head)
-    for name, param in model.named_parameters():  # move every parameter off zero so each gets a gradient
-        if "lora_B" in name:
-            torch.nn.init.normal_(param, std=0.05)
-    before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    trained = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert trained and all(any(key in n for key in expect_trained) for n in trained)
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
-    model.train()
-    out = model(batch, classification_head_name="sentence_classification_head")[0]
-    torch.nn.functional.cross_entropy(out, torch.arange(len(batch)) % 2).backward()
-    optimizer.step()
-    for name, param in model.named_parameters():
-        if name in trained:
-            assert not torch.equal(param, before[name]), f"{name} should have moved"
-        else:
-            assert param.grad is None, f"{name} is frozen but got a gradient"
-            assert torch.equal(param, before[name]), f"{name} is frozen but changed"
+    assert_one_step_moves_only_trained(model, batch, expect_trained, off_zero="lora_B")
 
 
 def test_restoring_another_methods_checkpoint_is_refused(corpus):

@@ -7,11 +7,10 @@ BitFit and full fine-tuning through ``--restore-file`` with fairseq's reset flag
 import re
 import subprocess
 import sys
-import textwrap
 
 import pytest
 import torch
-from conftest import REPO, TINY_SHAPE, fairseq_train, hub_for, hub_logits, valid_examples
+from conftest import REPO, TINY_SHAPE, fairseq_train, hub_for, hub_logits, plain_fairseq_logits, valid_examples
 
 from fairseq_plugins.checkpoint_safety import safe_load
 
@@ -111,18 +110,5 @@ def test_merged_export_loads_in_plain_fairseq(corpus, runs, tmp_path):
                     str(save_dir / "checkpoint_best.pt"), str(out_dir)], check=True, capture_output=True)
     texts, _ = valid_examples(corpus)
     ours = hub_logits(hub_for(corpus, checkpoint=str(save_dir / "checkpoint_best.pt")), texts[:40])
-    probe = textwrap.dedent(f"""
-        import sys, torch
-        from fairseq.models.roberta import RobertaModel
-        hub = RobertaModel.from_pretrained({str(out_dir)!r}, checkpoint_file="model.pt", bpe="sentencepiece",
-                                           sentencepiece_model={str(corpus["spm_model"])!r})
-        assert "fairseq_plugins" not in sys.modules and type(hub.model).__name__ == "RobertaModel"
-        hub.eval()
-        texts = open({str(corpus["raw"] / "valid.txt")!r}).read().splitlines()[:40]
-        with torch.no_grad():
-            out = torch.cat([hub.predict("sentence_classification_head", hub.encode(t), return_logits=True) for t in texts])
-        torch.save(out, {str(tmp_path / "plain_logits.pt")!r})
-    """)
-    subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, cwd=tmp_path)
-    plain = torch.load(tmp_path / "plain_logits.pt")
+    plain = plain_fairseq_logits(corpus, out_dir, tmp_path)
     assert (plain - ours).abs().max() <= 1e-4
