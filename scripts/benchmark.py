@@ -7,7 +7,8 @@
 Same machine, weights (the pretrained MiniLM by default), data (SST-2 as the quick profile
 prepares it: 32,000 training sentences), batch size and optimizer for both. Each implementation x
 method runs in its own process (its peak resident memory is its own) and measures:
-  - training throughput over a fixed number of updates after warm-up, on batches drawn at random
+  - training throughput over a fixed number of updates after warm-up (which ends with the epoch's
+    largest batch, so that the peak memory below is the epoch's), on batches drawn at random
     from an epoch as each library batches it (fairseq: the plugin's length-bucketed task; HF: the
     Trainer's random sampler with dynamic padding): sentences/s and real (non-padding) tokens/s;
   - one epoch's time at the quick profile's settings: the number of batches times the mean step;
@@ -138,6 +139,13 @@ def training_flops(shape, batch, length, impl, method, num_classes=2):
     return 2 * forward - batch * length * 2 * 3 * d * d + extra
 
 
+def warmup_and_measured(batches, warmup, steps, size_of):
+    """(warm-up batches, measured batches), drawn at random from one epoch. The warm-up ends with the
+    epoch's largest batch, so the peak memory is the epoch's, reached with the optimizer state allocated."""
+    sample = random.Random(0).sample(batches, min(len(batches), warmup + steps))
+    return sample[:warmup] + [max(batches, key=size_of)], sample[warmup:]
+
+
 def loaded_rss_mb():
     """Peak resident memory so far: libraries, data and model loaded, no training step yet."""
     import resource
@@ -153,9 +161,9 @@ def file_mb(path):
 
 
 # ------------------------------------------------------------------------------- fairseq worker
-def fairseq_worker(args, method, device, precision):
-    import torch
-    from fairseq import options, tasks, utils
+def fairseq_training(args, method, device, precision):
+    """(model_info, cfg, task, trainer, one epoch's batches) of fairseq + the plugin, pretrained weights loaded."""
+    from fairseq import checkpoint_utils, options, tasks, utils
     from fairseq.dataclass.utils import convert_namespace_to_omegaconf
     from fairseq.trainer import Trainer
 
@@ -180,21 +188,27 @@ def fairseq_worker(args, method, device, precision):
     task.load_dataset("valid")
     model = task.build_model(cfg.model)
     trainer = Trainer(cfg, task, model, task.build_criterion(cfg.criterion))
-    from fairseq import checkpoint_utils
-
     checkpoint_utils.load_checkpoint(cfg.checkpoint, trainer)
     epoch = trainer.get_train_iterator(epoch=1, load_dataset=False)
-    batches = list(epoch.next_epoch_itr(shuffle=True))
-    sample = random.Random(0).sample(batches, min(len(batches), args.warmup + args.steps))
+    return info, cfg, task, trainer, list(epoch.next_epoch_itr(shuffle=True))
+
+
+def fairseq_worker(args, method, device, precision):
+    import torch
+    from fairseq import utils
+
+    info, cfg, task, trainer, batches = fairseq_training(args, method, device, precision)
+    warm, measured = warmup_and_measured(batches, args.warmup, args.steps,
+                                         lambda batch: batch["net_input"]["src_tokens"].numel())
     rss_loaded_mb = loaded_rss_mb()
     times, sentences, tokens, flops = [], 0, 0, 0
     shape = info["shape"] if "shape" in info else None
-    for i, batch in enumerate(sample):
+    for i, batch in enumerate(warm + measured):
         synchronize(device)
         start = time.perf_counter()
         trainer.train_step([batch])
         synchronize(device)
-        if i >= args.warmup:
+        if i >= len(warm):
             times.append(time.perf_counter() - start)
             size, length = batch["net_input"]["src_tokens"].shape
             sentences += size
@@ -264,13 +278,13 @@ def hf_worker(args, method, device, precision):
     trainer.current_gradient_accumulation_steps = 1  # set by Trainer.train(); training_step divides by it
     loader = trainer.get_train_dataloader()
     batches = list(loader)
-    sample = random.Random(0).sample(batches, min(len(batches), args.warmup + args.steps))
+    warm, measured = warmup_and_measured(batches, args.warmup, args.steps, lambda batch: batch["input_ids"].numel())
     model.train()
     with open(os.path.join(args.model_dir, "model_info.json"), encoding="utf-8") as f:
         shape = json.load(f)["shape"]
     rss_loaded_mb = loaded_rss_mb()
     times, sentences, tokens, flops = [], 0, 0, 0
-    for i, batch in enumerate(sample):
+    for i, batch in enumerate(warm + measured):
         batch = {k: v.to(trainer.args.device) for k, v in batch.items()}
         synchronize(device)
         start = time.perf_counter()
@@ -279,7 +293,7 @@ def hf_worker(args, method, device, precision):
         trainer.lr_scheduler.step()
         model.zero_grad()
         synchronize(device)
-        if i >= args.warmup:
+        if i >= len(warm):
             times.append(time.perf_counter() - start)
             size, length = batch["input_ids"].shape
             sentences += size

