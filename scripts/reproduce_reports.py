@@ -895,12 +895,25 @@ def render(counts, memory, results, tables_only, work_dir: Path, commands: list)
     return "\n".join(out).rstrip() + "\n"
 
 
+def finding_ids(text):
+    """argparse type of --findings: report ids among the findings'."""
+    known = [f.report for f in FINDINGS]
+    ids = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [i for i in ids if i not in known]
+    if unknown or not ids:
+        raise argparse.ArgumentTypeError(f"unknown report id(s) {', '.join(unknown) or text!r}; choose from {', '.join(known)}")
+    return ids
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="reproduce_reports.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out-dir", required=True, type=Path, help="where reports.md is written")
     parser.add_argument("--tables-only", action="store_true",
                         help="run no recipe: counts, memory, and whatever results the work dir already has")
+    parser.add_argument("--findings", type=finding_ids, default=[f.report for f in FINDINGS], metavar="IDS",
+                        help="comma list of the reports whose accuracy recipes run (default: all, "
+                             + ",".join(f.report for f in FINDINGS) + "); the others are judged from existing results")
     parser.add_argument("--work-dir", type=Path, default=REPO,
                         help="the recipes' WORK_DIR (results/, checkpoints/, data-bin/); default: the project")
     return parser
@@ -915,8 +928,9 @@ def main(argv=None) -> int:
     ran = {}
     if not args.tables_only:
         for finding in FINDINGS:
-            for run in finding.runs:
-                ran[run.recipe] = run_recipe(run, work_dir, out_dir / "logs")
+            if finding.report in args.findings:
+                for run in finding.runs:
+                    ran[run.recipe] = run_recipe(run, work_dir, out_dir / "logs")
     counts = count_tables()
     memory = memory_figures()
     results = []
@@ -925,7 +939,8 @@ def main(argv=None) -> int:
         results.append((finding, lines, verdicts))
     this = "python scripts/reproduce_reports.py --out-dir " + shlex.quote(str(args.out_dir)) \
         + ("" if work_dir == REPO else " --work-dir " + shlex.quote(str(args.work_dir))) \
-        + (" --tables-only" if args.tables_only else "")
+        + (" --tables-only" if args.tables_only else "") \
+        + ("" if args.tables_only or len(args.findings) == len(FINDINGS) else " --findings " + ",".join(args.findings))
     commands = [this + "   # this report: section 1 and 2, and runs the recipes below unless --tables-only",
                 "python scripts/memory_estimate.py --preset report004   # section 2"]
     commands += [run.command(work_dir) for finding in FINDINGS for run in finding.runs]

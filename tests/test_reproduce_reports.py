@@ -210,3 +210,19 @@ def test_a_missing_or_failing_recipe_does_not_stop_the_report(tmp_path, monkeypa
     assert "`recipes/no_such_recipe.sh` does not exist yet" in report
     assert "the recipe exited with 3" in report and report.count("**Finding not run yet**") == 2
     assert "half done" in (tmp_path / "out" / "logs" / "broken.log").read_text()
+
+
+def test_findings_option_runs_only_the_chosen_recipes(tmp_path, monkeypatch, counts, capsys):
+    LocalRecipe.folder = tmp_path
+    for name in ("chosen", "left_out"):
+        (tmp_path / f"{name}.sh").write_text(f"echo {name} ran; exit 3\n")
+    findings = [rr.Finding("000", "chosen", [LocalRecipe("chosen")], ["x"], "y", rr._evaluate_000),
+                rr.Finding("001", "left out", [LocalRecipe("left_out")], ["x"], "y", rr._evaluate_001)]
+    monkeypatch.setattr(rr, "FINDINGS", findings)
+    assert rr.main(["--out-dir", str(tmp_path / "out"), "--work-dir", str(tmp_path / "work"), "--findings", "000"]) == 0
+    assert (tmp_path / "out" / "logs" / "chosen.log").is_file()
+    assert not (tmp_path / "out" / "logs" / "left_out.log").exists()
+    assert "--findings 000" in (tmp_path / "out" / "reports.md").read_text()
+    with pytest.raises(SystemExit) as exit_info:
+        rr.main(["--out-dir", str(tmp_path / "out"), "--findings", "000,009"])
+    assert exit_info.value.code == 2 and "--findings" in capsys.readouterr().err
