@@ -6,8 +6,10 @@
 Checkpoints keep fairseq's parameter names; the parameters a method adds (``lora_A``...) are extra
 keys. Restoring a plain RoBERTa checkpoint creates them fresh, as RoBERTa does for a new head.
 """
+import contextlib
 import logging
 
+import torch
 from fairseq.models import register_model, register_model_architecture
 from fairseq.models.roberta.model import RobertaClassificationHead, RobertaModel
 from fairseq.models.roberta.model import base_architecture as roberta_base_architecture
@@ -51,6 +53,9 @@ class RobertaPeftModel(RobertaModel):
                                  "pooler), or at random")
         parser.add_argument("--layer-norm-eps", type=float, metavar="EPS",
                             help="LayerNorm epsilon (default 1e-5; BERT-family conversions use 1e-12)")
+        parser.add_argument("--autocast-bf16", action="store_true",
+                            help="run the forward pass under torch.autocast with bfloat16 matmuls; weights, "
+                                 "gradients and optimizer state stay fp32 (fast on CPUs with AVX512-BF16 or AMX)")
         for method in METHODS.values():
             method.add_args(parser)
 
@@ -70,14 +75,19 @@ class RobertaPeftModel(RobertaModel):
 
     def forward(self, src_tokens, features_only=False, return_all_hiddens=False, classification_head_name=None,
                 **kwargs):
-        if classification_head_name is None:
-            return super().forward(src_tokens, features_only, return_all_hiddens, **kwargs)
-        head = self.classification_heads[classification_head_name]
-        # RoBERTa's classification head reads position 0 only: the last layer need not compute the others
-        first_only = not return_all_hiddens and isinstance(head, RobertaClassificationHead)
-        x, extra = self.encoder(src_tokens, features_only=True, return_all_hiddens=return_all_hiddens,
-                                first_position_only=first_only, **kwargs)
-        return head(x), extra
+        autocast = safe_getattr(self.args, "autocast_bf16", False)
+        # a disabled torch.autocast region would switch off fairseq's own --amp: enter none at all
+        with torch.autocast(src_tokens.device.type, torch.bfloat16) if autocast else contextlib.nullcontext():
+            if classification_head_name is None:
+                x, extra = super().forward(src_tokens, features_only, return_all_hiddens, **kwargs)
+            else:
+                head = self.classification_heads[classification_head_name]
+                # RoBERTa's classification head reads position 0 only: the last layer need not compute the others
+                first_only = not return_all_hiddens and isinstance(head, RobertaClassificationHead)
+                x, extra = self.encoder(src_tokens, features_only=True, return_all_hiddens=return_all_hiddens,
+                                        first_position_only=first_only, **kwargs)
+                x = head(x)
+        return (x.float() if autocast else x), extra  # the loss and the metrics in fp32
 
     def register_classification_head(self, name, num_classes=None, inner_dim=None, **kwargs):
         super().register_classification_head(name, num_classes, inner_dim, **kwargs)
@@ -147,6 +157,7 @@ def base_architecture(args):
     args.head_trainable = safe_getattr(args, "head_trainable", "all")
     args.head_init = safe_getattr(args, "head_init", "pooler")
     args.layer_norm_eps = safe_getattr(args, "layer_norm_eps", 1e-5)
+    args.autocast_bf16 = safe_getattr(args, "autocast_bf16", False)
     for method in METHODS.values():
         method.set_defaults(args)
     roberta_base_architecture(args)

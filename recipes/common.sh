@@ -6,6 +6,9 @@
 #   INITS     "pretrained random" (default): the pretrained weights and their random-init twin
 #   SEEDS     "1 2 3" (default)
 #   PROFILE   quick (default on a machine without a GPU) | paper (the published settings)
+#   PRECISION auto (default) | fp32 | bf16. bf16: matrix products in bfloat16 under torch.autocast (the
+#             plugin's --autocast-bf16; weights, gradients and Adam state stay fp32). auto: bf16 when
+#             training on a CPU that multiplies bfloat16 natively (AVX512-BF16 or AMX), else fp32
 #   BASELINE  hf: also train the HuggingFace (transformers + peft) twin of every run
 #   GRID      a hyper-parameter grid, e.g. "lr=1e-3,5e-4 batch=16,32" (keys: lr, batch and any
 #             hyper-parameter below in lower case, except max_train: epochs warmup weight_decay dropout
@@ -172,6 +175,7 @@ check_options() {
     [[ -n $SEEDS ]] || die "SEEDS is empty: give integers, e.g. SEEDS=\"1 2 3\""
     for seed in $SEEDS; do [[ $seed =~ ^[0-9]+$ ]] || die "SEEDS='$SEEDS': '$seed' is not a non-negative integer"; done
     case ${BASELINE:-} in "" | none | hf) ;; *) die "BASELINE=$BASELINE: choose hf or leave it unset" ;; esac
+    case $PRECISION in fp32 | bf16) ;; *) die "PRECISION=$PRECISION: choose auto, fp32 or bf16" ;; esac
     grid_points >/dev/null
     check_distributed
 }
@@ -293,6 +297,10 @@ training_options() {  # fairseq-train options of the current hyper-parameters: s
              method_config="\"ia3_targets\": \"$IA3_TARGETS\"" ;;
         full) method_config="\"full\": true" ;;
     esac
+    if [[ $PRECISION == bf16 ]]; then
+        FAIRSEQ_OPTIONS+=(--autocast-bf16)
+        method_config+=", \"precision\": \"bf16\""
+    fi
     CONFIG="{\"lr\": $LR, \"batch\": $BATCH, \"updates\": $total, \"warmup_updates\": $warmup, \"weight_decay\": $WEIGHT_DECAY, \"dropout\": $DROPOUT, \"max_train\": ${MAX_TRAIN:-null}, \"max_positions\": ${MAX_POSITIONS:-null}, \"head\": \"$HEAD\", $method_config}"
 }
 
@@ -316,9 +324,28 @@ run_recipe() {  # one method, model and inits: train every run, then print the t
     aggregate_results
 }
 
+gpu_available() {  # whether torch sees a CUDA device (asked once)
+    [[ -n ${GPU_AVAILABLE:-} ]] ||
+        GPU_AVAILABLE=$("$PYTHON" -c "import torch; print('yes' if torch.cuda.is_available() else 'no')")
+    [[ $GPU_AVAILABLE == yes ]]
+}
+
+set_default_profile() {  # PROFILE unset: paper with a GPU, quick without
+    if [[ -z ${PROFILE:-} ]]; then
+        if gpu_available; then PROFILE=paper; else PROFILE=quick; fi
+    fi
+}
+
+cpu_has_bf16() {  # whether the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); elsewhere bf16 is slower
+    grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null
+}
+
 run_setting() {  # prepare the data and train every grid point x init x seed of METHOD, MODEL, INITS
     METHOD=${METHOD:-lora} MODEL=${MODEL-minilm} INITS=${INITS:-pretrained random} SEEDS=${SEEDS:-1 2 3}
-    PROFILE=${PROFILE:-$("$PYTHON" -c "import torch; print('paper' if torch.cuda.is_available() else 'quick')")}
+    set_default_profile
+    if [[ ${PRECISION:-auto} == auto ]]; then
+        if ! gpu_available && cpu_has_bf16; then PRECISION=bf16; else PRECISION=fp32; fi
+    fi
     TASK_KIND=${TASK_KIND:-$TASK}
     WORK_DIR=$(mkdir -p "${WORK_DIR:-$REPO_ROOT}" && cd "${WORK_DIR:-$REPO_ROOT}" && pwd)
     load_task "$TASK_KIND"
@@ -326,7 +353,7 @@ run_setting() {  # prepare the data and train every grid point x init x seed of 
     set_hyperparameters
     check_batches
     TASK_ID=$TASK${MAX_TRAIN:+-$MAX_TRAIN}
-    say "task $TASK, method $METHOD, model ${MODEL:-${MODEL_NAME:-}}, inits $INITS, seeds $SEEDS, profile $PROFILE"
+    say "task $TASK, method $METHOD, model ${MODEL:-${MODEL_NAME:-}}, inits $INITS, seeds $SEEDS, profile $PROFILE, precision $PRECISION"
     find_data
     # a recipe may derive its own splits (a function recipe_data: TRAIN_PATH DEV_PATH TEST_PATH, TASK_ID)
     if declare -F recipe_data >/dev/null; then recipe_data; fi

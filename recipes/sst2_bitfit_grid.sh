@@ -14,7 +14,7 @@
 TASK=sst2
 source "$(dirname "$0")/common.sh"
 
-PROFILE=${PROFILE:-$("$PYTHON" -c "import torch; print('paper' if torch.cuda.is_available() else 'quick')")}
+set_default_profile
 HELD_OUT=${HELD_OUT:-872}
 [[ $HELD_OUT =~ ^[1-9][0-9]*$ ]] || die "HELD_OUT=$HELD_OUT: not a positive integer"
 if [[ $PROFILE == quick ]]; then

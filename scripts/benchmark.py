@@ -93,6 +93,13 @@ def setup_torch(args):
     return device, precision
 
 
+def precision_options(device, precision):
+    """fairseq-train options of a device and precision: on a CPU, bf16 is the plugin's autocast."""
+    if device == "cpu":
+        return ["--cpu"] + (["--autocast-bf16"] if precision == "bf16" else [])
+    return [f"--{precision}"] if precision in ("bf16", "fp16") else []
+
+
 def synchronize(device):
     import torch
 
@@ -177,10 +184,7 @@ def fairseq_training(args, method, device, precision):
             "--lr-scheduler", "polynomial_decay", "--total-num-update", "1000", "--warmup-updates", "50",
             "--num-workers", "0", "--seed", "1", "--finetune-from-model", os.path.join(args.model_dir, "model.pt"),
             "--save-dir", tempfile.mkdtemp(prefix="bench-fairseq-")]
-    if device == "cpu":
-        argv.append("--cpu")
-    elif precision in ("bf16", "fp16"):
-        argv.append(f"--{precision}")
+    argv += precision_options(device, precision)
     cfg = convert_namespace_to_omegaconf(options.parse_args_and_arch(options.get_training_parser(), input_args=argv))
     utils.import_user_module(cfg.common)
     task = tasks.setup_task(cfg.task)
@@ -258,10 +262,7 @@ def hf_worker(args, method, device, precision):
     fairseq_options = ["--batch-size", str(args.batch_size), "--max-update", "1000", "--warmup-updates", "50",
                        "--lr", str(LEARNING_RATES[method]), "--adam-betas", "(0.9,0.98)", "--adam-eps", "1e-6",
                        "--weight-decay", "0.01", *METHOD_OPTIONS[method]]
-    if device == "cpu":
-        fairseq_options.append("--cpu")
-    elif precision in ("bf16", "fp16"):
-        fairseq_options.append(f"--{precision}")
+    fairseq_options += precision_options(device, precision)
     opts = hf_baseline.parse_fairseq_options(fairseq_options)
     hf_dir, _ = hf_baseline.read_model_info(args.model_dir)
     classes = hf_baseline.read_labels(args.data_bin)

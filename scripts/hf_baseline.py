@@ -50,6 +50,7 @@ fairseq options and what they become (others are ignored):
     --bitfit-biases G                  requires_grad on the named biases only
     --peft-layers LAYERS               the encoder layers the targets / biases are taken from
     --cpu, --fp16, --bf16              use_cpu, fp16, bf16 (the last two on a GPU only)
+    --autocast-bf16                    bf16 (the Trainer's autocast, on a CPU as well)
     --seed of this script              transformers.set_seed, TrainingArguments(seed, data_seed)
 
 Targets are fairseq's names mapped to the HF modules of the architecture (BERT/RoBERTa: q_proj ->
@@ -216,6 +217,7 @@ def fairseq_option_parser():
     add("--cpu", action="store_true")
     add("--fp16", action="store_true")
     add("--bf16", action="store_true")
+    add("--autocast-bf16", action="store_true")
     return p
 
 
@@ -584,7 +586,7 @@ def training_arguments(opts, save_dir, seed, steps_per_epoch):
         save_total_limit=1, save_only_model=True,
         logging_strategy="steps", logging_steps=max(1, opts.log_interval),
         report_to=[], disable_tqdm=True, dataloader_num_workers=0, remove_unused_columns=False,
-        label_names=["labels"], use_cpu=not cuda, fp16=opts.fp16 and cuda, bf16=opts.bf16 and cuda,
+        label_names=["labels"], use_cpu=not cuda, fp16=opts.fp16 and cuda, bf16=(opts.bf16 and cuda) or opts.autocast_bf16,
     )
     if every > 0:
         kwargs.update(eval_steps=every, save_steps=every)

@@ -64,11 +64,13 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=20, help="profiled updates")
     parser.add_argument("--warmup", type=int, default=5, help="updates before profiling")
     parser.add_argument("--threads", type=int, help="torch threads (default: all cores)")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                        help="bf16: the plugin's --autocast-bf16 (matmuls in bfloat16)")
     parser.add_argument("--work-dir", default=REPO, help="where data-bin/ is (or is prepared)")
     parser.add_argument("--top", type=int, default=0, help="also print the N costliest ops with their input shapes")
     parser.add_argument("--out", help="write the figures to this JSON file")
     args = parser.parse_args(argv)
-    args.device, args.precision = "cpu", "fp32"
+    args.device = "cpu"
     return args
 
 
@@ -110,10 +112,12 @@ def profile_time(trainer, batches, steps, peak_gflops, top=0):
     }
 
 
-def tensor_kind(shape, hidden, ffn, heads):
+def tensor_kind(shape, hidden, ffn, heads, low_precision=False):
     if not shape:
         return "other"
-    if len(shape) >= 2 and shape[-1] == shape[-2] and (len(shape) == 3 or shape[-3] == heads):
+    if len(shape) == 2 and low_precision:
+        return "weights cast to bfloat16 (autocast)"
+    if len(shape) >= 3 and shape[-1] == shape[-2] and (len(shape) == 3 or shape[-3] == heads):
         return "attention scores / probabilities (L x L per head)"
     if shape[-1] == ffn:
         return "feed-forward inner activations"
@@ -136,7 +140,7 @@ def saved_for_backward(model, criterion, batch, shape):
         if storage.data_ptr() not in parameters and storage.data_ptr() not in seen:
             seen.add(storage.data_ptr())
             kind = tensor_kind(tuple(tensor.shape), shape["encoder_embed_dim"], shape["encoder_ffn_embed_dim"],
-                               shape["encoder_attention_heads"])
+                               shape["encoder_attention_heads"], tensor.dtype == torch.bfloat16)
             kinds[kind] += storage.nbytes()
         return tensor
 
@@ -199,7 +203,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     rss = {"imports_rss_mb": rss_now_mb()}
     args.model_dir, args.data_bin = benchmark.prepare(args)
-    info, cfg, task, trainer, batches = benchmark.fairseq_training(args, args.method, "cpu", "fp32")
+    info, cfg, task, trainer, batches = benchmark.fairseq_training(args, args.method, "cpu", args.precision)
     rss["loaded_rss_mb"] = rss_now_mb()
     def size_of(batch):
         return batch["net_input"]["src_tokens"].numel()
@@ -208,7 +212,7 @@ def main(argv=None):
     for batch in warm:  # ends with the epoch's longest batch: the peak below is the epoch's
         trainer.train_step([batch])
     rss["training_peak_rss_mb"] = peak_rss_mb()  # read before profiling: the profiler's memory must not count
-    peak = benchmark.matmul_peak("cpu", "fp32")
+    peak = benchmark.matmul_peak("cpu", args.precision)
     timing = profile_time(trainer, profiled, len(profiled), peak, args.top)
     memory = profile_memory(trainer, max(batches, key=size_of), rss, info["shape"])
     print(report(args.method, timing, memory))

@@ -273,3 +273,15 @@ def test_full_run_ties_keep_the_later_checkpoint(data_bin, model_dir, tmp_path):
     assert result["updates"] == 2 and result["best_updates"] == 2
     assert result["trainable_params"] == result["total_params"]
     assert (tmp_path / "full" / "checkpoint_best" / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("options,bf16", [([], False), (["--bf16"], False), (["--autocast-bf16"], True)])
+def test_precision_options_on_a_cpu(options, bf16, tmp_path):
+    """The plugin's --autocast-bf16 is the Trainer's bf16 autocast, on a CPU too; fairseq's --bf16 is GPU-only."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("the CPU mapping")
+    opts = hf_baseline.parse_fairseq_options(["--batch-size", "8", "--max-update", "10", "--cpu", *options])
+    arguments = hf_baseline.training_arguments(opts, str(tmp_path), 1, 10)
+    assert arguments.use_cpu and arguments.bf16 is bf16

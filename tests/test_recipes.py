@@ -97,6 +97,7 @@ def test_custom_recipe_with_three_classes(tmp_path):
     ({"SEEDS": "1 two"}, "'two' is not a non-negative integer"),
     ({"INITS": "pretrained randm"}, "'randm' is neither pretrained nor random"),
     ({"PROFILE": "fast"}, "PROFILE=fast"),
+    ({"PRECISION": "fp16"}, "PRECISION=fp16"),
     ({"GRID": "lr=1e-3 rank=4"}, "GRID: 'rank=4'"),
     ({"MODEL": "no-such-model"}, "MODEL=no-such-model"),
 ])
