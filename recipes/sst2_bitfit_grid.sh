@@ -5,7 +5,7 @@
 # Two (model, init) pairs in one results file: BERT-tiny's shape from random init (MODEL=bert-tiny,
 # MiniLM's vocabulary; no BERT-tiny weights are available here) and the pretrained default MiniLM.
 #   paper: batch 8,16,32,64,128 x lr 3e-4,1e-4,5e-5,3e-5, 4 epochs, all training sentences, seeds 1 2 3
-#   quick: batch 16,64 x lr 3e-4,5e-5, 2 epochs, 2,000 training sentences, seeds 1 2 (~17 min on 2 CPU cores)
+#   quick: batch 16,64 x lr 3e-4,5e-5, 2 epochs, 2,000 training sentences, seeds 1 2 (~17 min on 2 CPU cores in fp32)
 # Test: SST-2 has no labelled test, so HELD_OUT (default 872) whole training sentences are set aside
 # and never trained on: neither they nor the phrases that occur only inside them (SST-2's training
 # file also lists the phrases of its sentences). Dev stays GLUE's dev.

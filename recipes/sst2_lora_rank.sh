@@ -2,7 +2,7 @@
 # Report 000's rank sweep on SST-2: LoRA r = 1, 4, 16 on the query projection only, the classifier
 # trained over a frozen pooler (HEAD=out_proj), alpha 8 for every rank (peft's default), the
 # pretrained model (MiniLM by default), 3 seeds; the table shows each rank and the best one on dev.
-#   quick: 32,000 training sentences, 1 epoch, batch 32, lr 2e-3 (~25 min on 2 CPU cores)
+#   quick: 32,000 training sentences, 1 epoch, batch 32, lr 2e-3 (~25 min on 2 CPU cores in fp32)
 #   paper: report 000: lr 1e-3, batch 16, 5 epochs, weight decay 0.01, linear decay without warmup
 # Options (MODEL, INITS, SEEDS, PROFILE, GRID, NPROCS, ...): see recipes/common.sh.
 TASK=sst2
