@@ -75,7 +75,7 @@ class RobertaPeftModel(RobertaModel):
 
     def forward(self, src_tokens, features_only=False, return_all_hiddens=False, classification_head_name=None,
                 **kwargs):
-        autocast = safe_getattr(self.args, "autocast_bf16", False)
+        autocast = self.args.autocast_bf16  # set by base_architecture, also for older checkpoints
         # a disabled torch.autocast region would switch off fairseq's own --amp: enter none at all
         with torch.autocast(src_tokens.device.type, torch.bfloat16) if autocast else contextlib.nullcontext():
             if classification_head_name is None:

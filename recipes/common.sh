@@ -344,7 +344,7 @@ run_setting() {  # prepare the data and train every grid point x init x seed of 
     METHOD=${METHOD:-lora} MODEL=${MODEL-minilm} INITS=${INITS:-pretrained random} SEEDS=${SEEDS:-1 2 3}
     set_default_profile
     if [[ ${PRECISION:-auto} == auto ]]; then
-        if ! gpu_available && cpu_has_bf16; then PRECISION=bf16; else PRECISION=fp32; fi
+        if cpu_has_bf16 && ! gpu_available; then PRECISION=bf16; else PRECISION=fp32; fi
     fi
     TASK_KIND=${TASK_KIND:-$TASK}
     WORK_DIR=$(mkdir -p "${WORK_DIR:-$REPO_ROOT}" && cd "${WORK_DIR:-$REPO_ROOT}" && pwd)

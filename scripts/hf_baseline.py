@@ -586,7 +586,8 @@ def training_arguments(opts, save_dir, seed, steps_per_epoch):
         save_total_limit=1, save_only_model=True,
         logging_strategy="steps", logging_steps=max(1, opts.log_interval),
         report_to=[], disable_tqdm=True, dataloader_num_workers=0, remove_unused_columns=False,
-        label_names=["labels"], use_cpu=not cuda, fp16=opts.fp16 and cuda, bf16=(opts.bf16 and cuda) or opts.autocast_bf16,
+        label_names=["labels"], use_cpu=not cuda, fp16=opts.fp16 and cuda,
+        bf16=(opts.bf16 and cuda) or opts.autocast_bf16,
     )
     if every > 0:
         kwargs.update(eval_steps=every, save_steps=every)

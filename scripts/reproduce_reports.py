@@ -633,8 +633,8 @@ FINDINGS = [
             ["bert-base-uncased, LoRA on the query projection, classifier over a frozen pooler, lr 1e-3, "
              "batch 16, 5 epochs: SST-2 ≈ 90 for r = 1, 4 and 16 (rank made little difference)."],
             "pretrained MiniLM, LoRA on q_proj with r = 1, 4, 16 and the classifier over a frozen pooler "
-            "(`HEAD=out_proj`), the recipe's seeds (1 2 3 unless `SEEDS` is set); the report's model was bert-base-uncased. Judged on the spread of "
-            "the rank means: at most 1 accuracy point is \"little difference\".",
+            "(`HEAD=out_proj`), the recipe's seeds (1 2 3 unless `SEEDS` is set); the report's model was "
+            "bert-base-uncased. Judged on the spread of the rank means: at most 1 accuracy point is \"little difference\".",
             _evaluate_000),
     Finding("001", "a pretrained model beats its random-init twin by far (CLS books, full fine-tuning)",
             [RecipeRun("cls_books_pretrained_vs_random", {"MODEL": "minilm", "INITS": "pretrained random"})],

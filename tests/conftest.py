@@ -137,6 +137,15 @@ def hub_logits(hub, texts):
         return hub.predict("sentence_classification_head", tokens, return_logits=True)
 
 
+def hub_valid_accuracy(corpus, checkpoint):
+    """Accuracy on the synthetic corpus's valid split of a checkpoint loaded through the hub interface."""
+    texts, labels = valid_examples(corpus)
+    hub = hub_for(corpus, checkpoint=str(checkpoint))
+    predicted = hub_logits(hub, texts).argmax(-1).tolist()
+    label_of = hub.task.label_dictionary
+    return sum(label_of.string([p + label_of.nspecial]) == y for p, y in zip(predicted, labels)) / len(labels)
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """One intra-op thread while a module runs (two cores may be shared with other jobs), restored after."""

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 from conftest import (REPO, TINY_SHAPE, assert_one_step_moves_only_trained, build_model, fairseq_train, hub_for,
-                      hub_logits, logits, plain_fairseq_logits, valid_examples)
+                      hub_logits, hub_valid_accuracy, logits, plain_fairseq_logits, valid_examples)
 
 from fairseq_plugins.checkpoint_safety import safe_load
 
@@ -191,11 +191,7 @@ def test_training_learns_and_writes_the_peft_only_file(corpus, runs, method):
     groups = {"adapter": r"adapter attn: [\d,]+, adapter ffn: [\d,]+, layer norms: [\d,]+",
               "ia3": r"ia3 k_proj: [\d,]+, ia3 v_proj: [\d,]+, ia3 fc2: [\d,]+"}[method]
     assert re.search(rf"peft={method} \| trainable parameters [\d,]+ of [\d,]+ \([\d.]+%\) \| groups: {groups}", log)
-    texts, labels = valid_examples(corpus)
-    hub = hub_for(corpus, checkpoint=str(save_dir / "checkpoint_best.pt"))
-    predicted = hub_logits(hub, texts).argmax(-1).tolist()
-    label_of = hub.task.label_dictionary
-    accuracy = sum(label_of.string([p + label_of.nspecial]) == y for p, y in zip(predicted, labels)) / len(labels)
+    accuracy = hub_valid_accuracy(corpus, save_dir / "checkpoint_best.pt")
     assert accuracy >= 0.9, f"{method}: valid accuracy {accuracy:.3f}"
     payload = safe_load(save_dir / "checkpoint_best.peft.pt")
     assert payload["peft"]["method"] == method

@@ -1,7 +1,7 @@
 """``--autocast-bf16``: the model's matrix products in bfloat16, its parameters and gradients in fp32."""
 import pytest
 import torch
-from conftest import TINY_SHAPE, build_model, fairseq_train, hub_for, hub_logits, valid_examples
+from conftest import TINY_SHAPE, build_model, fairseq_train, hub_valid_accuracy
 
 from fairseq_plugins.checkpoint_safety import safe_load
 
@@ -58,9 +58,5 @@ def test_fairseq_train_with_autocast_learns_and_the_checkpoint_keeps_it(corpus, 
                   "--max-epoch", "2")
     checkpoint = tmp_path / "checkpoint_best.pt"
     assert safe_load(checkpoint)["cfg"]["model"].autocast_bf16 is True
-    texts, labels = valid_examples(corpus)
-    hub = hub_for(corpus, checkpoint=str(checkpoint))
-    label_of = hub.task.label_dictionary
-    predicted = hub_logits(hub, texts).argmax(-1).tolist()
-    accuracy = sum(label_of.string([p + label_of.nspecial]) == y for p, y in zip(predicted, labels)) / len(labels)
+    accuracy = hub_valid_accuracy(corpus, checkpoint)
     assert accuracy >= 0.9, f"valid accuracy {accuracy:.3f}"

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO, TINY_SHAPE, fairseq_train, hub_for, hub_logits, plain_fairseq_logits, valid_examples
+from conftest import REPO, TINY_SHAPE, fairseq_train, hub_for, hub_logits, hub_valid_accuracy, plain_fairseq_logits, valid_examples
 
 from fairseq_plugins.checkpoint_safety import safe_load
 
@@ -47,11 +47,7 @@ def runs(corpus, plain_checkpoint, tmp_path_factory):
 def test_training_learns_and_reloads_through_the_hub(corpus, runs, method):
     save_dir, log = runs[method]
     assert re.search(rf"peft={method} \| trainable parameters [\d,]+ of [\d,]+ \([\d.]+%\) \| groups: ", log)
-    texts, labels = valid_examples(corpus)
-    hub = hub_for(corpus, checkpoint=str(save_dir / "checkpoint_best.pt"))
-    predicted = hub_logits(hub, texts).argmax(-1).tolist()
-    label_of = hub.task.label_dictionary
-    accuracy = sum(label_of.string([p + label_of.nspecial]) == y for p, y in zip(predicted, labels)) / len(labels)
+    accuracy = hub_valid_accuracy(corpus, save_dir / "checkpoint_best.pt")
     assert accuracy >= 0.9, f"{method}: valid accuracy {accuracy:.3f}"
 
 
