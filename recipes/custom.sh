@@ -10,18 +10,9 @@
 #   LABEL_COLUMN   the class column (any labels; their sorted order is written to labels.json)
 # TSV and CSV files need a header row; JSONL lines are objects with those fields. The format
 # follows the extension (.tsv/.txt, .csv, .jsonl/.json). Plus the options every recipe has: METHOD
-# (default lora), MODEL, INITS, SEEDS, PROFILE, BASELINE, GRID (see recipes/common.sh); the quick
-# profile trains one epoch, batch 32.
+# (default lora), MODEL, INITS, SEEDS, PROFILE, BASELINE, GRID (see recipes/common.sh).
 TASK_KIND=custom
 METHOD=${METHOD:-lora}
 RECIPE=${RECIPE:-custom}
-for needed in TASK TRAIN DEV TEXT_COLUMNS LABEL_COLUMN; do
-    if [[ -z ${!needed:-} ]]; then
-        echo "custom: error: set $needed (see the top of recipes/custom.sh)" >&2
-        exit 2
-    fi
-done
-absolute() { [[ -z $1 || $1 == /* ]] && echo "$1" || echo "$PWD/$1"; }
-TRAIN_FILE=$(absolute "$TRAIN") DEV_FILE=$(absolute "$DEV") TEST_FILE=$(absolute "${TEST:-}")
 source "$(dirname "$0")/common.sh"
 run_recipe

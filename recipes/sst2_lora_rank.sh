@@ -9,11 +9,8 @@ TASK=sst2
 METHOD=${METHOD:-lora}
 INITS=${INITS:-pretrained}
 GRID=${GRID-"lora_r=1,4,16"}
-recipe_hyperparameters() {
-    LORA_TARGETS=q_proj LORA_ALPHA=8 HEAD=out_proj
-    if [[ $PROFILE == paper ]]; then
-        LR=1e-3 BATCH=16 EPOCHS=5 WEIGHT_DECAY=0.01 WARMUP=0 WARMUP_UPDATES= MAX_UPDATES=
-    fi
-}
 source "$(dirname "$0")/common.sh"
+set_default_profile
+SETTINGS="lora_targets=q_proj lora_alpha=8 head=out_proj"
+[[ $PROFILE == paper ]] && SETTINGS+=" lr=1e-3 batch=16 epochs=5 weight_decay=0.01 warmup=0"
 run_recipe

@@ -19,19 +19,14 @@ import re
 import sys
 from pathlib import Path
 
-from cli_types import positive_int
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))  # the project, if not installed
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from peft_roberta.cli import fail, parser_for, positive_int  # noqa: E402
+from peft_roberta.data.readers import FORMATS  # noqa: E402
+from peft_roberta.data.tokenizers import KINDS  # noqa: E402
 
 PROG = "prepare_data.py"
 TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """Usage errors as a single ``prepare_data.py: error: ...`` line, exit code 2."""
-
-    def error(self, message):
-        self.exit(2, f"{PROG}: error: {message}\n")
 
 
 def _name_list(text: str) -> list[str]:
@@ -42,16 +37,16 @@ def _name_list(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0],
-                            formatter_class=argparse.RawDescriptionHelpFormatter,
-                            epilog=__doc__.split("\n\n", 1)[1])
+    parser = parser_for(__doc__, prog=PROG)
     data = parser.add_argument_group("data")
     data.add_argument("--task", required=True, help="task name, used in the default output directory")
     data.add_argument("--train", required=True, type=Path, metavar="FILE", help="training file")
-    data.add_argument("--dev", required=True, type=Path, metavar="FILE",
-                      help="validation file (binarized as 'valid')")
+    dev = data.add_mutually_exclusive_group(required=True)
+    dev.add_argument("--dev", type=Path, metavar="FILE", help="validation file (binarized as 'valid')")
+    dev.add_argument("--dev-from-train", type=positive_int, metavar="N",
+                     help="no dev file: set N training examples aside as dev (stratified by class, seed 0)")
     data.add_argument("--test", type=Path, metavar="FILE", help="labelled test file")
-    data.add_argument("--format", choices=("auto", "tsv", "csv", "jsonl"), default="auto",
+    data.add_argument("--format", choices=("auto",) + FORMATS, default="auto",
                       help="file format; auto: from the extension (.tsv/.txt, .csv, .jsonl/.json)")
     data.add_argument("--text-columns", required=True, type=_name_list, metavar="COL[,COL2]",
                       help="column(s) or JSON field(s) holding the text, one per model input")
@@ -63,12 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--subset-seed", type=int, default=0, metavar="S",
                       help="seed of --max-train and of --train-sentencepiece (default 0)")
     data.add_argument("--strip-html", action="store_true", help="replace <br />, <br/>, <br> with a space")
+    data.add_argument("--max-positions", type=positive_int, metavar="N",
+                      help="say how many examples are longer than N tokens (fairseq's --shorten-method cuts them)")
 
     tok = parser.add_argument_group("tokenizer (give --model-dir or --tokenizer)")
     which = tok.add_mutually_exclusive_group(required=True)
     which.add_argument("--model-dir", type=Path, metavar="DIR",
                        help="model directory: its model_info.json names the tokenizer, its dict.txt is the dictionary")
-    which.add_argument("--tokenizer", choices=("gpt2", "wordpiece", "sentencepiece"),
+    which.add_argument("--tokenizer", choices=KINDS,
                        help="tokenizer by name, its file from --tokenizer-file or the default")
     tok.add_argument("--tokenizer-file", type=Path, metavar="PATH",
                      help="gpt2: folder with encoder.json and vocab.bpe (default ../shared/models/gpt2_bpe); "
@@ -97,6 +94,8 @@ def check_option_combinations(args) -> str | None:
         return f"--task: '{args.task}' is not a plain name (letters, digits, '.', '_', '-')"
     if len(set(args.text_columns)) != len(args.text_columns):
         return "--text-columns: a column is named twice"
+    if len(args.text_columns) > 2:
+        return f"--text-columns: {len(args.text_columns)} columns; give one text column, or two for sentence pairs"
     if args.label_column in args.text_columns:
         return f"--label-column: '{args.label_column}' is also a text column"
     if args.model_dir is not None:
@@ -115,9 +114,9 @@ def check_option_combinations(args) -> str | None:
 
 def build_request(args):
     """The pipeline request the options describe; raises DataError for a bad option value."""
-    from fairseq_plugins.datasets import tokenizers
-    from fairseq_plugins.datasets.pipeline import Request
-    from fairseq_plugins.datasets.readers import Columns
+    from peft_roberta.data import tokenizers
+    from peft_roberta.data.pipeline import Request
+    from peft_roberta.data.readers import Columns
 
     if args.model_dir is not None:
         tokenizer, dictionary = tokenizers.from_model_dir(args.model_dir)
@@ -128,7 +127,9 @@ def build_request(args):
         dictionary, dictionary_option = args.dict, "--dict"
         if dictionary is None and tokenizer.default_dictionary() is not None:
             dictionary, dictionary_option = tokenizer.default_dictionary(), f"the default --dict for {args.tokenizer}"
-    inputs = {"train": args.train, "valid": args.dev}
+    inputs = {"train": args.train}
+    if args.dev is not None:
+        inputs["valid"] = args.dev
     if args.test is not None:
         inputs["test"] = args.test
     return Request(
@@ -136,7 +137,8 @@ def build_request(args):
         dictionary=dictionary, dictionary_option=dictionary_option,
         out_dir=args.out_dir or Path("data-bin") / f"{args.task}.{tokenizer.name}",
         file_format=args.format, max_train=args.max_train, subset_seed=args.subset_seed,
-        strip_html=args.strip_html, classes=args.classes, workers=args.workers,
+        strip_html=args.strip_html, classes=args.classes, workers=args.workers, dev_from_train=args.dev_from_train,
+        max_positions=args.max_positions,
     )
 
 
@@ -147,11 +149,11 @@ def main(argv=None) -> int:
         return exc.code or 0
     problem = check_option_combinations(args)
     if problem:
-        print(f"{PROG}: error: {problem}", file=sys.stderr)
-        return 2
+        return fail(PROG, problem)
 
-    from fairseq_plugins.datasets import DataError, ToolError
-    from fairseq_plugins.datasets.pipeline import prepare
+    from peft_roberta.data import ToolError
+    from peft_roberta.data.pipeline import prepare
+    from peft_roberta.errors import UserError
 
     try:
         request = build_request(args)
@@ -159,12 +161,10 @@ def main(argv=None) -> int:
             print(request.out_dir)
             return 0
         prepare(request, log=lambda line: print(line, flush=True))
-    except DataError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
+    except UserError as exc:
+        return fail(PROG, exc)
     except ToolError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
+        return fail(PROG, exc, code=1)
     return 0
 
 

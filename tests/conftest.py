@@ -12,7 +12,6 @@ SHARED = Path(os.environ.get("SHARED_DIR", REPO.parent / "shared"))
 PLUGIN_DIR = REPO / "fairseq_plugins"
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "scripts"))  # as when a script runs: its sibling modules import
 
 import synthetic  # noqa: E402
 
@@ -114,7 +113,7 @@ def logits(model, tokens):
 
 def hub_for(corpus, **kwargs):
     """The hub interface of a checkpoint trained on the synthetic corpus (its sentencepiece model)."""
-    from fairseq_plugins.hub import from_pretrained
+    from peft_roberta.models.hub import from_pretrained
 
     return from_pretrained(data=str(corpus["finetune_bin"]), bpe="sentencepiece",
                            sentencepiece_model=str(corpus["spm_model"]), **kwargs)
@@ -155,6 +154,13 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def run_dir(work_dir, recipe, init="pretrained", seed=1, impl="fairseq"):
+    """The checkpoint folder of one run of a recipe: ``<impl>.<init>.seed<seed>.<run id>`` (exactly one)."""
+    found = [p for p in (Path(work_dir) / "checkpoints" / recipe).glob(f"{impl}.{init}.seed{seed}.*") if p.is_dir()]
+    assert len(found) == 1, f"expected one {impl}.{init}.seed{seed} run folder, found {found}"
+    return found[0]
 
 
 def load_script(name):

@@ -9,7 +9,7 @@ import torch
 from conftest import (REPO, TINY_SHAPE, assert_one_step_moves_only_trained, build_model, fairseq_train, hub_for,
                       hub_logits, hub_valid_accuracy, logits, plain_fairseq_logits, valid_examples)
 
-from fairseq_plugins.checkpoint_safety import safe_load
+from fairseq_plugins.checkpoints.safety import safe_load
 
 # TINY_SHAPE: 2 layers, width 64, FFN width 128.
 LAYERS, D, D_FFN = 2, 64, 128
@@ -218,7 +218,7 @@ def test_frozen_weights_are_the_plain_checkpoints(runs, plain_checkpoint, method
 
 def test_adapter_peft_only_file_holds_the_trained_layer_norms(runs, plain_checkpoint):
     """Base checkpoint + the adapter's PEFT-only file = the full checkpoint (LayerNorms included)."""
-    from fairseq_plugins.peft_checkpoint import compose
+    from fairseq_plugins.checkpoints.peft_file import compose
 
     save_dir = runs["adapter"][0]
     full = safe_load(save_dir / "checkpoint_best.pt")["model"]

@@ -1,4 +1,4 @@
-"""Tests for scripts/aggregate_seeds.py."""
+"""Tests for scripts/aggregate_seeds.py and the package it runs (peft_roberta.analysis)."""
 import json
 import math
 import subprocess
@@ -11,10 +11,19 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-sys.path.insert(0, str(SCRIPTS))
+from peft_roberta.analysis.aggregate import aggregate
+from peft_roberta.analysis.load import load_runs
+from peft_roberta.analysis.sweeps import sweep_grid
 
-from aggregate_seeds import aggregate, load_runs, main, sweep_grid  # noqa: E402
+from conftest import load_script  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPTS = REPO / "scripts"
+
+
+
+
+main = load_script("aggregate_seeds").main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 OUTPUTS = ("summary.csv", "comparisons.csv", "sweep_best.csv", "summary.md", "summary.png")
@@ -296,3 +305,12 @@ def test_repeated_seed_is_warned_about(tmp_path, capsys):
     warnings = [line for line in capsys.readouterr().err.splitlines() if "seed 2" in line]
     assert warnings == [f"warning: {rerun}:1: seed 2 repeats an earlier run of the same "
                         "group; both are counted"]
+
+
+def test_analysis_imports_neither_fairseq_nor_torch():
+    code = ("import sys; import peft_roberta.analysis.load, peft_roberta.analysis.aggregate, "
+            "peft_roberta.analysis.sweeps, peft_roberta.analysis.plots, peft_roberta.analysis.summary, "
+            "peft_roberta.analysis.outputs, peft_roberta.analysis.stats, peft_roberta.analysis.tables; "
+            "assert 'fairseq' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

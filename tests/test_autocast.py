@@ -3,7 +3,7 @@ import pytest
 import torch
 from conftest import TINY_SHAPE, build_model, fairseq_train, hub_valid_accuracy
 
-from fairseq_plugins.checkpoint_safety import safe_load
+from fairseq_plugins.checkpoints.safety import safe_load
 
 HEAD = "sentence_classification_head"
 

@@ -1,8 +1,10 @@
-"""scripts/benchmark.py and scripts/profile_step.py at a tiny scale: real MiniLM, real SST-2 sentences.
+"""scripts/benchmark.py, scripts/profile_step.py and scripts/time_to_accuracy.py at a tiny scale: real
+MiniLM, real SST-2 sentences.
 
 What they measure is not asserted (speed belongs to the scripts' figures); what they report is: one
 row per impl x method with the documented keys, trained-state sizes that follow from what each
-method trains, and a time and memory breakdown whose parts add up.
+method trains, a time and memory breakdown whose parts add up, and accuracy curves with a point at
+every validation.
 """
 import json
 import os
@@ -12,8 +14,8 @@ import sys
 import pytest
 from conftest import REPO, SHARED
 
-from fairseq_plugins.hf_conversion import convert
-from fairseq_plugins.pretrained import minilm_source
+from peft_roberta.models.conversion import convert
+from peft_roberta.models.pretrained import minilm_source
 
 pytest.importorskip("transformers")
 pytest.importorskip("peft")
@@ -82,3 +84,20 @@ def test_profile_step_breakdown_adds_up(minilm_dir, tmp_path):
     # frozen weights need no saved inputs for their gradients: LoRA keeps less for the backward pass
     assert sum(lora["saved_for_backward_mb"].values()) < sum(full["saved_for_backward_mb"].values())
     assert lora["longest_batch"] == full["longest_batch"]
+
+
+def test_time_to_accuracy_curves(minilm_dir, tmp_path):
+    out = tmp_path / "tta"
+    printed = run_script("time_to_accuracy.py", "--model", str(minilm_dir), "--methods", "lora", "--max-updates", "6",
+                         "--every", "3", "--out-dir", str(out), work_dir=tmp_path)
+    result = json.loads((out / "time_to_accuracy.json").read_text())
+    curves = {(c["impl"], c["method"]): c for c in result["curves"]}
+    assert set(curves) == {("fairseq", "lora"), ("hf-tuned", "lora")}
+    for curve in curves.values():
+        points = curve["points"]
+        assert [p["updates"] for p in points] == [0, 3, 6]
+        times = [p["train_s"] for p in points]
+        assert times[0] == 0 and times[0] < times[1] < times[2]
+        assert all(0 <= p["dev_accuracy"] <= 100 for p in points)
+    assert (out / "time_to_accuracy.png").stat().st_size > 1000
+    assert (out / "time_to_accuracy.md").read_text() in printed

@@ -9,7 +9,7 @@ import torch
 from conftest import REPO, TINY_SHAPE, fairseq_train
 
 import fairseq_plugins  # noqa: F401  (installs the allowlist and fairseq hooks)
-from fairseq_plugins.checkpoint_safety import CheckpointError, safe_load
+from fairseq_plugins.checkpoints.safety import CheckpointError, safe_load
 
 
 class _RunsShell:

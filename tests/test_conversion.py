@@ -8,9 +8,10 @@ import pytest
 import torch
 from conftest import REPO, SHARED
 
-from fairseq_plugins import hub
-from fairseq_plugins.hf_conversion import convert, sha256_of
-from fairseq_plugins.pretrained import minilm_source
+from peft_roberta.models import hub
+from peft_roberta.models.conversion import convert
+from peft_roberta.model_dir import sha256_of
+from peft_roberta.models.pretrained import minilm_source
 
 transformers = pytest.importorskip("transformers")
 

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO))
 
-import prepare_data  # noqa: E402
+from conftest import load_script  # noqa: E402
+
+prepare_data = load_script("prepare_data")
 
 TRAIN = b"sentence\tlabel\nfine film\t1\nbad film\t0\n"
 DEV = b"sentence\tlabel\nok film\t1\n"
@@ -144,7 +145,8 @@ def write_model_dir(folder: Path, info, dictionary=True):
 
 WORDPIECE_INFO = {"arch": "roberta_peft_minilm", "tokenizer": {"type": "wordpiece", "vocab": "vocab.txt"}}
 BAD_MODEL_DIRS = {
-    "no model_info.json": (None, True, r".*/model/model_info\.json: no such file \(--model-dir\)"),
+    "no model_info.json": (None, True, r".*/model/model_info\.json: no such file \(a model directory holds "
+                                       r"model\.pt, dict\.txt and model_info\.json\)"),
     "model_info.json not JSON": ('{"arch": "x",\n "tokenizer": {type: 1}}', True,
                                  r".*/model/model_info\.json:2: not valid JSON \(Expecting property name enclosed "
                                  r"in double quotes at column 16\)"),
@@ -234,6 +236,7 @@ def test_bom_crlf_and_mixed_formats_are_accepted(tmp_path):
     assert stdout.startswith("read 2 train, 2 valid, 2 test rows; 2 classes: 0, 1\n")
     rows = {split: [json.loads(line) for line in (out / "examples" / f"{split}.jsonl").read_text().splitlines()]
             for split in ("train", "valid", "test")}
+    assert all(isinstance(row.pop("tokens"), int) for split in rows.values() for row in split)
     assert rows == {
         "train": [{"texts": ['fine "film"'], "label": "1"}, {"texts": ["bad, film"], "label": "0"}],
         "valid": [{"texts": ["ok, film"], "label": "1"}, {"texts": ["bad"], "label": "0"}],

@@ -1,6 +1,7 @@
-"""scripts/fetch_data.py through local mirrors: small fixture files in the formats of the real
-sources, and, where ../shared is present, the real files (or sources rebuilt from them) to prove
-the output is byte-identical to shared/data (the sha256 of PROVENANCE.md are checked by the script)."""
+"""scripts/fetch_data.py (peft_roberta.data.fetch) through local mirrors: small fixture files in the
+formats of the real sources, and, where ../shared is present, the real files (or sources rebuilt from
+them) to prove the output is byte-identical to shared/data (the sha256 of PROVENANCE.md are checked
+by the package)."""
 import contextlib
 import csv
 import functools
@@ -21,13 +22,12 @@ from pathlib import Path
 
 import pytest
 
+from peft_roberta.data.fetch import DATASETS, OUTPUTS, SHA256, command, convert, download
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "fetch_data.py"
 SHARED = Path(os.environ.get("SHARED_DIR") or REPO.parent / "shared")
 DATA = SHARED / "data"
-sys.path.insert(0, str(REPO / "scripts"))
-
-import fetch_data  # noqa: E402
 
 needs_shared = pytest.mark.skipif(not DATA.is_dir(), reason=f"the real datasets are not at {DATA} (set SHARED_DIR)")
 FRENCH_MODEL = DATA / "cls_books" / "sentencepiece.french.model"
@@ -35,21 +35,21 @@ FRENCH_MODEL = DATA / "cls_books" / "sentencepiece.french.model"
 
 @pytest.fixture(autouse=True)
 def no_mirror_from_environment(monkeypatch):
-    monkeypatch.delenv(fetch_data.MIRROR_ENV, raising=False)
+    monkeypatch.delenv(command.MIRROR_ENV, raising=False)
 
 
 def run_main(*argv):
-    """fetch_data.main in this process: (exit code, stdout lines, stderr text)."""
+    """The command line of fetch_data.py in this process: (exit code, stdout lines, stderr text)."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = fetch_data.main([str(arg) for arg in argv])
+        code = command.main([str(arg) for arg in argv])
     return code, out.getvalue().splitlines(), err.getvalue()
 
 
 def fetch_ok(dataset, mirror, dest):
     code, lines, err = run_main(dataset, "--dest", dest, "--mirror", mirror)
     assert (code, err) == (0, ""), err
-    assert len(lines) == len(fetch_data.OUTPUTS[dataset])
+    assert len(lines) == len(OUTPUTS[dataset])
     return lines
 
 
@@ -67,8 +67,8 @@ def assert_failed(code, lines, err, dest, *needles):
 
 def without_checksums(monkeypatch, dataset, keep=()):
     """Fixture files are not the real ones: keep only the checksums named in ``keep``."""
-    table = {name: digest for name, digest in fetch_data.SHA256[dataset].items() if name in keep}
-    monkeypatch.setitem(fetch_data.SHA256, dataset, table)
+    table = {name: digest for name, digest in SHA256[dataset].items() if name in keep}
+    monkeypatch.setitem(SHA256, dataset, table)
 
 
 def sha256(path):
@@ -117,7 +117,7 @@ def test_checksum_mismatch_fails_and_leaves_nothing(tmp_path):
     dest = tmp_path / "new" / "glue" / "SST-2"
     code, lines, err = run_main("sst2", "--dest", dest, "--mirror", mirror)
     assert_failed(code, lines, err, dest, "sst2: checksum mismatch for train.tsv",
-                  fetch_data.SHA256["sst2"]["train.tsv"])
+                  SHA256["sst2"]["train.tsv"])
     assert not (tmp_path / "new").exists()  # the parent folders it made are gone too
 
 
@@ -136,6 +136,38 @@ def test_not_a_zip_is_rejected(tmp_path, monkeypatch):
     dest = tmp_path / "SST-2"
     code, lines, err = run_main("sst2", "--dest", dest, "--mirror", tmp_path / "mirror")
     assert_failed(code, lines, err, dest, "not a readable zip archive")
+
+
+def patch_central_directory(archive, flag_bits=0, compress_type=None, name=None):
+    """Edit every entry of the zip's central directory: OR ``flag_bits`` into its flags, set its
+    compression method, replace ``name`` = (old, new) bytes in its file name (same length)."""
+    data = bytearray(archive.read_bytes())
+    start = data.find(b"PK\x01\x02")
+    while start != -1:
+        flags, method = int.from_bytes(data[start + 8:start + 10], "little"), data[start + 10:start + 12]
+        data[start + 8:start + 10] = (flags | flag_bits).to_bytes(2, "little")
+        if compress_type is not None:
+            method = compress_type.to_bytes(2, "little")
+        data[start + 10:start + 12] = method
+        length = int.from_bytes(data[start + 28:start + 30], "little")
+        if name is not None:
+            data[start + 46:start + 46 + length] = bytes(data[start + 46:start + 46 + length]).replace(*name)
+        start = data.find(b"PK\x01\x02", start + 46 + length)
+    archive.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage, needle", [
+    ({"flag_bits": 0x1}, "cannot read SST-2/train.tsv (File 'SST-2/train.tsv' is encrypted"),
+    ({"compress_type": 99}, "cannot read SST-2/train.tsv (That compression method is not supported)"),
+    ({"flag_bits": 0x800, "name": (b"original", b"origin\xff\xfe")}, "not a readable zip archive ('utf-8' codec"),
+])
+def test_unreadable_zip_entries_are_rejected(tmp_path, monkeypatch, damage, needle):
+    without_checksums(monkeypatch, "sst2")
+    mirror = make_sst_zip(tmp_path / "mirror", SST_FIXTURE)
+    patch_central_directory(mirror / "SST-2.zip", **damage)
+    dest = tmp_path / "SST-2"
+    code, lines, err = run_main("sst2", "--dest", dest, "--mirror", mirror)
+    assert_failed(code, lines, err, dest, "unexpected content in file://", needle, "put the files in data/glue/SST-2")
 
 
 # ---- mrpc ----------------------------------------------------------------------------------------
@@ -194,7 +226,7 @@ def test_mrpc_row_with_missing_field_is_rejected(tmp_path, monkeypatch):
 def test_mrpc_real_files_give_shared_data_byte_for_byte(tmp_path):
     lines = fetch_ok("mrpc", DATA / "glue" / "MRPC", tmp_path / "MRPC")
     assert all(line.endswith("\tverified") for line in lines)  # all six sha256 of PROVENANCE.md
-    for name in fetch_data.OUTPUTS["mrpc"]:
+    for name in OUTPUTS["mrpc"]:
         assert (tmp_path / "MRPC" / name).read_bytes() == (DATA / "glue" / "MRPC" / name).read_bytes()
 
 
@@ -202,7 +234,7 @@ def test_mrpc_real_files_give_shared_data_byte_for_byte(tmp_path):
 def test_mrpc_real_files_with_crlf_line_ends_still_verify(tmp_path):
     mirror = tmp_path / "mirror"
     mirror.mkdir()
-    for source in fetch_data.DATASETS["mrpc"].sources:
+    for source in DATASETS["mrpc"].sources:
         data = (DATA / "glue" / "MRPC" / source.name).read_bytes()
         (mirror / source.name).write_bytes(data.replace(b"\n", b"\r\n"))
     lines = fetch_ok("mrpc", mirror, tmp_path / "MRPC")
@@ -213,7 +245,7 @@ def test_mrpc_real_files_with_crlf_line_ends_still_verify(tmp_path):
 def test_kept_source_with_wrong_checksum_names_its_url(tmp_path):
     mirror = tmp_path / "mirror"
     mirror.mkdir()
-    for source in fetch_data.DATASETS["mrpc"].sources:
+    for source in DATASETS["mrpc"].sources:
         (mirror / source.name).write_bytes((DATA / "glue" / "MRPC" / source.name).read_bytes())
     with open(mirror / "msr_paraphrase_test.txt", "ab") as f:
         f.write(b"1\t1\t2\ta\tb\n")
@@ -298,6 +330,20 @@ def test_truncated_imdb_archive_is_rejected(tmp_path, monkeypatch):
     assert_failed(code, lines, err, dest, "not a readable .tar.gz archive")
 
 
+def test_imdb_archive_with_a_bad_pax_header_is_rejected(tmp_path, monkeypatch):
+    without_checksums(monkeypatch, "imdb")
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("aclImdb/README")
+        info.size, info.pax_headers = 3, {"GNU.sparse.major": "0", "GNU.sparse.minor": "1", "GNU.sparse.map": "a,b"}
+        tar.addfile(info, io.BytesIO(b"abc"))
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "mirror" / "aclImdb_v1.tar.gz").write_bytes(gzip.compress(raw.getvalue()))
+    dest = tmp_path / "imdb"
+    code, lines, err = run_main("imdb", "--dest", dest, "--mirror", tmp_path / "mirror")
+    assert_failed(code, lines, err, dest, "not a readable .tar.gz archive (invalid literal for int()")
+
+
 @needs_shared
 def test_imdb_rebuilt_archive_gives_shared_data_byte_for_byte(tmp_path):
     """All 50,000 reviews of shared/data/imdb put back into an aclImdb tree (shuffled) and fetched."""
@@ -341,11 +387,23 @@ def test_restaurant_example_without_term_is_rejected(tmp_path, monkeypatch):
     assert_failed(code, lines, err, dest, "train.json", "example '1_0' lacks term")
 
 
+@pytest.mark.parametrize("text", ["[" * 100_000, "{\"1_0\": " + "1" * 5000 + "}", "not json"])
+def test_restaurant_json_that_cannot_be_read_is_rejected(tmp_path, monkeypatch, text):
+    without_checksums(monkeypatch, "restaurant")
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for name in ("train.json", "dev.json", "test_full.json"):
+        (mirror / name).write_text(text)
+    dest = tmp_path / "restaurant_sup"
+    code, lines, err = run_main("restaurant", "--dest", dest, "--mirror", mirror)
+    assert_failed(code, lines, err, dest, "/mirror/train.json: not JSON (")
+
+
 @needs_shared
 def test_restaurant_real_files_give_shared_data_byte_for_byte(tmp_path):
     lines = fetch_ok("restaurant", DATA / "dsp" / "restaurant_sup" / "raw", tmp_path / "restaurant_sup")
     assert all(line.endswith("\tverified") for line in lines)
-    for name in fetch_data.OUTPUTS["restaurant"]:
+    for name in OUTPUTS["restaurant"]:
         assert sha256(tmp_path / "restaurant_sup" / name) == sha256(DATA / "dsp" / "restaurant_sup" / name)
 
 
@@ -382,7 +440,7 @@ def test_cls_books_fixture_pieces_decode_back(tmp_path, monkeypatch):
     dest = tmp_path / "cls_books"
     lines = fetch_ok("cls_books", mirror, dest)
     assert lines[-1].endswith("sentencepiece.french.model\t1115362 bytes\tsha256 "
-                              f"{fetch_data.SHA256['cls_books']['sentencepiece.french.model']}\tverified")
+                              f"{SHA256['cls_books']['sentencepiece.french.model']}\tverified")
     for split, rows in CLS_FIXTURE.items():
         expected = "sentence\tlabel\n" + "".join(f"{sentence}\t{label}\n" for sentence, label in rows)
         assert (dest / f"{split}.tsv").read_text(encoding="utf-8") == expected
@@ -417,7 +475,7 @@ def test_cls_books_rebuilt_pieces_give_shared_data_byte_for_byte(tmp_path):
 def test_help_lists_datasets_and_mirror():
     proc = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True)
     assert proc.returncode == 0
-    for word in ("sst2", "mrpc", "imdb", "cls_books", "restaurant", "--dest", "--mirror", fetch_data.MIRROR_ENV):
+    for word in ("sst2", "mrpc", "imdb", "cls_books", "restaurant", "--dest", "--mirror", command.MIRROR_ENV):
         assert word in proc.stdout
 
 
@@ -431,7 +489,7 @@ def test_unreachable_mirror_url_fails_in_one_line(tmp_path):
     mirror = f"http://127.0.0.1:{free_port()}/mirror"
     dest = tmp_path / "SST-2"
     proc = subprocess.run([sys.executable, str(SCRIPT), "sst2", "--dest", str(dest), "--timeout", "5"],
-                          capture_output=True, text=True, env={**os.environ, fetch_data.MIRROR_ENV: mirror})
+                          capture_output=True, text=True, env={**os.environ, command.MIRROR_ENV: mirror})
     assert_failed(proc.returncode, proc.stdout.splitlines(), proc.stderr, dest,
                   f"sst2: cannot download {mirror}/SST-2.zip (", "put the files in data/glue/SST-2")
 
@@ -483,7 +541,7 @@ def test_official_urls_are_used_without_a_mirror(tmp_path, monkeypatch):
         tried.append(url)
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(fetch_data, "download_one", offline)
+    monkeypatch.setattr(download, "download_one", offline)
     dest = tmp_path / "MRPC"
     code, lines, err = run_main("mrpc", "--dest", dest)
     assert_failed(code, lines, err, dest, "cannot download https://dl.fbaipublicfiles.com/senteval/senteval_data/"
@@ -502,3 +560,44 @@ def test_existing_destination_is_left_alone(tmp_path, monkeypatch):
     assert [p.name for p in dest.iterdir()] == ["mine.txt"]
     dest.joinpath("mine.txt").unlink()  # an empty folder is filled
     fetch_ok("sst2", mirror, dest)
+
+
+def test_destination_that_cannot_be_made_fails_in_one_line(tmp_path):
+    """An OSError (here: DEST under a file) is still one line and exit code 2."""
+    mirror = make_sst_zip(tmp_path / "mirror", SST_FIXTURE)
+    (tmp_path / "file").write_text("")
+    code, lines, err = run_main("sst2", "--dest", tmp_path / "file" / "SST-2", "--mirror", mirror)
+    assert code == 2 and lines == [] and err.endswith("\n") and err.count("\n") == 1, err
+    assert err.startswith(f"fetch_data.py: error: sst2: cannot write {tmp_path}/file/SST-2 ("), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "mirror"]
+
+
+def broken_converter(files, out):
+    raise TypeError("convert_sst2() got an unexpected keyword argument 'bug'")
+
+
+def test_programming_error_is_a_traceback_not_download_advice(tmp_path, monkeypatch):
+    """Only download and conversion failures become the one-line advice; a bug propagates."""
+    monkeypatch.setitem(convert.CONVERTERS, "sst2", broken_converter)
+    mirror = make_sst_zip(tmp_path / "mirror", SST_FIXTURE)
+    dest = tmp_path / "new" / "SST-2"
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+            pytest.raises(TypeError, match="unexpected keyword argument 'bug'"):
+        command.main(["sst2", "--dest", str(dest), "--mirror", str(mirror)])
+    assert (out.getvalue(), err.getvalue()) == ("", "")
+    assert not (tmp_path / "new").exists()  # the staging folder and the parents it made are gone
+
+    program = ("import sys\n"
+               "from peft_roberta.data.fetch import command, convert\n"
+               "def broken_converter(files, out):\n"
+               "    raise TypeError(\"convert_sst2() got an unexpected keyword argument 'bug'\")\n"
+               "convert.CONVERTERS['sst2'] = broken_converter\n"
+               "sys.exit(command.main(sys.argv[1:]))\n")
+    proc = subprocess.run([sys.executable, "-c", program, "sst2", "--dest", str(dest), "--mirror", str(mirror)],
+                          capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode not in (0, 2), proc.stderr
+    assert "Traceback" in proc.stderr
+    assert "TypeError: convert_sst2() got an unexpected keyword argument 'bug'" in proc.stderr
+    assert "put the files in" not in proc.stderr and "fetch_data.py: error:" not in proc.stderr
+    assert not (tmp_path / "new").exists()

@@ -1,4 +1,4 @@
-"""Tests for scripts/memory_estimate.py."""
+"""Tests for scripts/memory_estimate.py and its estimator, peft_roberta.reports.memory."""
 import json
 import subprocess
 import sys
@@ -6,11 +6,18 @@ from pathlib import Path
 
 import pytest
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-sys.path.insert(0, str(SCRIPTS))
+from peft_roberta.reports import memory as memory_estimate
+from peft_roberta.reports.memory import estimate, parse_count
 
-import memory_estimate  # noqa: E402
-from memory_estimate import estimate, main, parse_count  # noqa: E402
+from conftest import load_script  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPTS = REPO / "scripts"
+
+
+
+
+main = load_script("memory_estimate").main
 
 GIB = 2 ** 30
 
@@ -191,3 +198,16 @@ def test_subprocess_json_and_bad_params():
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1 and "--params" in bad.stderr
+
+
+def test_units_note_is_computed_from_the_preset():
+    note = memory_estimate.units_note()
+    assert "'11.76 GB' of weights is 11.176 GiB = 12.000 GB" in note
+    assert note.startswith("GiB = 2^30 bytes, GB = 10^9 bytes.")
+
+
+def test_estimator_imports_neither_fairseq_nor_torch():
+    code = ("import sys, peft_roberta.reports.memory; "
+            "assert 'fairseq' not in sys.modules and 'torch' not in sys.modules")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

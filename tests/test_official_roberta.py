@@ -14,7 +14,7 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO, SHARED
+from conftest import REPO, SHARED, run_dir
 
 pytestmark = pytest.mark.skipif(not (SHARED / "models" / "roberta.base").is_dir(),
                                 reason=f"needs the official dictionary and GPT-2 BPE files of {SHARED}/models")
@@ -83,8 +83,8 @@ def test_roberta_base_recipe_and_hub(fake_roberta_base, tmp_path):
 
     probe = f"""
 import sys
-from fairseq_plugins import hub
-tuned = hub.from_pretrained({str(tmp_path / "checkpoints" / "sst2_lora" / "pretrained.seed1" / "checkpoint_best.pt")!r},
+from peft_roberta.models import hub
+tuned = hub.from_pretrained({str(run_dir(tmp_path, "sst2_lora") / "checkpoint_best.pt")!r},
                             data={str(data_bin)!r}, tokenizer={str(model_dir)!r})
 tuned.eval()
 tokens = tuned.encode("Hello world!")
@@ -95,3 +95,21 @@ print("predicted", tuned.task.label_dictionary.string([label + tuned.task.label_
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip() in ("predicted 0", "predicted 1")
+
+
+def test_gpt2_bpe_export_predicts_the_checkpoints_labels(fake_roberta_base, tmp_path):
+    """The export of a GPT-2 BPE model loads in plain fairseq (hf_byte_bpe reads the exported vocab.json and
+    merges.txt, which give exactly fairseq's GPT-2 ids) and predicts the fine-tuned checkpoint's labels."""
+    from test_export import export, plain_labels, plugin_labels
+
+    env = {**os.environ, "ROBERTA_BASE_DIR": str(fake_roberta_base), "FAIRSEQ_PEFT_CACHE": str(tmp_path / "cache"),
+           "MODEL": "roberta.base", "INITS": "pretrained", "SEEDS": "1", "MAX_TRAIN": "64", "MAX_UPDATES": "2",
+           "BATCH": "8", "WORKERS": "1", "WORK_DIR": str(tmp_path), "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(["bash", str(REPO / "recipes" / "sst2_lora.sh")], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    checkpoint = run_dir(tmp_path, "sst2_lora") / "checkpoint_best.pt"
+    exported = export(checkpoint, tmp_path / "out")
+    assert exported["bpe"]["_name"] == "hf_byte_bpe"
+    texts = ["Hello world!", "a gripping, funny film", "dull and far too long", "émigré café, 5:30 -- fine"]
+    assert plain_labels(tmp_path / "out", texts) == plugin_labels(checkpoint, texts)

@@ -2,9 +2,11 @@
 
 The converted MiniLM is built twice: as the fairseq plugin model (``roberta_peft`` restored from
 the converted checkpoint, with a 2-class head whose dense layer is BERT's pooler) and as HF's
-BertForSequenceClassification wrapped by peft through scripts/hf_baseline.py's own mapping of the
-fairseq options. Both get the same random non-zero LoRA matrices / IA3 vectors and the same
-classifier, and must give the same logits on a padded batch of real sentences.
+BertForSequenceClassification loaded by transformers from the original HuggingFace files and
+wrapped by peft through the twin's own mapping of the fairseq options (``peft_roberta.hf.methods``).
+Both get the same random non-zero LoRA matrices / IA3 vectors and the same classifier, and must give
+the same logits on a padded batch of real sentences (HF tokenizer ids on one side, fairseq ids on
+the other).
 """
 import json
 import os
@@ -12,15 +14,17 @@ import shutil
 
 import pytest
 import torch
-from conftest import SHARED, build_model, load_script
+from conftest import SHARED, build_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 transformers = pytest.importorskip("transformers")
 peft = pytest.importorskip("peft")
 
-from fairseq_plugins.checkpoint_safety import safe_load  # noqa: E402
-from fairseq_plugins.hf_conversion import bert_vocabulary  # noqa: E402
+from fairseq_plugins.checkpoints.safety import safe_load  # noqa: E402
 from fairseq_plugins.peft.base import LINEAR_TARGETS  # noqa: E402
+from peft_roberta.hf.family import layer_module_names  # noqa: E402
+from peft_roberta.hf.methods import apply_method  # noqa: E402
+from peft_roberta.models.conversion import bert_vocabulary  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # small models: one thread is faster when cores are shared
 
@@ -39,9 +43,6 @@ FALLBACK_SENTENCES = [
 
 
 
-hf_baseline = load_script("hf_baseline")
-
-
 def real_sentences(n=8):
     dev = SHARED / "data" / "glue" / "SST-2" / "dev.tsv"
     if not dev.is_file():
@@ -52,7 +53,7 @@ def real_sentences(n=8):
 @pytest.fixture(scope="module")
 def minilm(tmp_path_factory):
     """The converted model directory, its checkpoint state, a data dir of its dictionary, its HF source."""
-    from fairseq_plugins.pretrained import resolve
+    from peft_roberta.models.pretrained import resolve
 
     model_dir = resolve("minilm")
     info = json.loads(open(os.path.join(model_dir, "model_info.json"), encoding="utf-8").read())
@@ -97,19 +98,20 @@ def hf_logits(model, batch):
 
 
 def peft_model(minilm, fairseq, method, *options):
-    """HF BERT + peft built by hf_baseline from fairseq options; classifier and pooler copied from ``fairseq``."""
-    model, family = hf_baseline.build_model(minilm["hf_dir"], ["0", "1"], "pretrained", seed=5)
+    """HF BERT (transformers' own loading of the HF files) + peft through the twin's mapping of the fairseq
+    model's options; the classifier copied from ``fairseq`` (the pooler is BERT's on both sides)."""
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(minilm["hf_dir"], num_labels=2)
     head = fairseq.classification_heads["sentence_classification_head"]
     assert torch.equal(model.bert.pooler.dense.weight, head.dense.weight), "fairseq's head dense is BERT's pooler"
     with torch.no_grad():
         model.classifier.weight.copy_(head.out_proj.weight)
         model.classifier.bias.copy_(head.out_proj.bias)
-    opts = hf_baseline.parse_fairseq_options(["--batch-size", "8", "--max-update", "1", *options])
-    return hf_baseline.apply_method(model, family, method, opts).eval()
+    model, _ = apply_method(model, "bert", fairseq.args)
+    return model.eval()
 
 
 def hf_layer_module(model, layer, target):
-    names = hf_baseline.layer_module_names("bert")
+    names = layer_module_names("bert")
     return model.get_base_model().get_submodule(f"bert.encoder.layer.{layer}.{names[target]}")
 
 
@@ -120,7 +122,7 @@ def wrapped_hf_modules(model, attribute):
 
 
 def expected_hf_modules(targets, layers=range(6)):
-    names = hf_baseline.layer_module_names("bert")
+    names = layer_module_names("bert")
     return {f"bert.encoder.layer.{i}.{names[t]}" for i in layers for t in targets}
 
 

@@ -18,14 +18,15 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
 DATA = SHARED / "data"
-sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO))
 
-import prepare_data  # noqa: E402
-from fairseq_plugins.datasets import locations  # noqa: E402
-from fairseq_plugins.datasets.pipeline import Request, digest_of, fingerprint_parts  # noqa: E402
-from fairseq_plugins.datasets.readers import Columns  # noqa: E402
-from fairseq_plugins.datasets.tokenizers import SentencePiece, WordPiece  # noqa: E402
+from conftest import load_script  # noqa: E402
+
+prepare_data = load_script("prepare_data")
+from peft_roberta.data import locations  # noqa: E402
+from peft_roberta.data.pipeline import Request, digest_of, fingerprint_parts  # noqa: E402
+from peft_roberta.data.readers import Columns  # noqa: E402
+from peft_roberta.data.tokenizers import SentencePiece, WordPiece  # noqa: E402
 
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"the real datasets are not at {DATA} (set SHARED_DIR)")
 BERT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -218,11 +219,11 @@ def test_restaurant_jsonl_pair_three_classes_trained_sentencepiece(tmp_path, mon
     # one dictionary for both inputs, built from the training pieces of both columns
     assert (out / "input0" / "dict.txt").read_text() == (out / "input1" / "dict.txt").read_text()
 
-    processor = spm.SentencePieceProcessor(model_file=str(out / "sentencepiece.model"))
+    processor = spm.SentencePieceProcessor(model_file=str(out / "tokenizer" / "sentencepiece.model"))
     assert processor.get_piece_size() == 300
     retrained = SentencePiece(train_vocab_size=300, seed=0)  # same texts, same seed: same bytes
     retrained.prepare([text for e in examples(out, "train") for text in e["texts"]], tmp_path, 1)
-    assert retrained.model.read_bytes() == (out / "sentencepiece.model").read_bytes()
+    assert retrained.model.read_bytes() == (out / "tokenizer" / "sentencepiece.model").read_bytes()
     first = examples(out, "train")[0]
     for folder, text in zip(("input0", "input1"), first["texts"]):
         dictionary, train = load_split(out, folder, "train")

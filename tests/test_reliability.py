@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, SHARED
+from conftest import REPO, SHARED, run_dir
 from test_recipes import TINY, rows, run_recipe
 
-from fairseq_plugins.checkpoint_safety import safe_load
+from fairseq_plugins.checkpoints.safety import safe_load
 
 pytestmark = pytest.mark.skipif(not (SHARED / "data").is_dir(), reason=f"needs the datasets of {SHARED}/data")
 
@@ -21,8 +21,8 @@ pytestmark = pytest.mark.skipif(not (SHARED / "data").is_dir(), reason=f"needs t
 RESUMABLE = {"MAX_UPDATES": "12", "VALIDATIONS": "4", "INITS": "pretrained"}
 
 
-def best_weights(work_dir, run):
-    state = safe_load(work_dir / "checkpoints" / "sst2_lora" / run / "checkpoint_best.pt")["model"]
+def best_weights(work_dir, seed):
+    state = safe_load(run_dir(work_dir, "sst2_lora", seed=seed) / "checkpoint_best.pt")["model"]
     return {k: v for k, v in state.items() if "lora_" in k or k.startswith("classification_heads")}
 
 
@@ -40,9 +40,9 @@ def test_same_seed_same_result_and_other_seeds_differ(straight, tmp_path):
     first = {r["seed"]: r for r in rows(straight, "sst2_lora")}
     metrics = [k for k in again if k.startswith("dev_")]
     assert {k: again[k] for k in metrics} == {k: first[1][k] for k in metrics}
-    same = best_weights(straight, "pretrained.seed1"), best_weights(tmp_path, "pretrained.seed1")
+    same = best_weights(straight, 1), best_weights(tmp_path, 1)
     assert all(torch.equal(same[0][k], same[1][k]) for k in same[0])
-    other = best_weights(straight, "pretrained.seed2")
+    other = best_weights(straight, 2)
     assert not all(torch.equal(same[0][k], other[k]) for k in same[0])
 
 
@@ -50,10 +50,11 @@ def test_killed_run_resumes_to_the_same_result(straight, tmp_path):
     env = {**os.environ, **TINY, **RESUMABLE, "SEEDS": "1", "WORK_DIR": str(tmp_path), "PYTHONWARNINGS": "ignore"}
     proc = subprocess.Popen(["bash", str(REPO / "recipes" / "sst2_lora.sh")], env=env, cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    log = tmp_path / "checkpoints" / "sst2_lora" / "pretrained.seed1" / "train.log"
     deadline = time.time() + 300
-    while time.time() < deadline and "num_updates 6" not in (log.read_text() if log.exists() else ""):
+    logs = lambda: list((tmp_path / "checkpoints" / "sst2_lora").glob("fairseq.pretrained.seed1.*/train.log"))  # noqa: E731
+    while time.time() < deadline and not any("num_updates 6" in log.read_text() for log in logs()):
         time.sleep(0.2)
+    (log,) = logs()
     os.killpg(proc.pid, signal.SIGKILL)  # the recipe, run_experiment and fairseq-train at once
     proc.wait()
     assert not (tmp_path / "results" / "sst2_lora" / "runs.jsonl").exists(), "killed before the run ended"
@@ -63,7 +64,7 @@ def test_killed_run_resumes_to_the_same_result(straight, tmp_path):
     (row,) = rows(tmp_path, "sst2_lora")
     reference = next(r for r in rows(straight, "sst2_lora") if r["seed"] == 1)
     assert row["dev_accuracy"] == reference["dev_accuracy"] and row["updates"] == reference["updates"] == 12
-    ours, theirs = best_weights(tmp_path, "pretrained.seed1"), best_weights(straight, "pretrained.seed1")
+    ours, theirs = best_weights(tmp_path, 1), best_weights(straight, 1)
     assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
 
 

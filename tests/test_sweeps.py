@@ -5,7 +5,6 @@ import csv
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 from conftest import REPO, SHARED
@@ -14,34 +13,41 @@ needs_data = pytest.mark.skipif(not (SHARED / "data").is_dir(), reason=f"needs t
 RECIPE = "sst2_bitfit_grid"
 
 
-def common_sh(script, **env):
-    """Run bash lines after sourcing recipes/common.sh (its functions, no training)."""
-    full = {**os.environ, **env}
-    return subprocess.run(["bash", "-c", f'source "{REPO}/recipes/common.sh"; {script}'], stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, env=full)
-
-
 def test_grid_points_cover_the_product_and_any_hyperparameter():
-    proc = common_sh("grid_points", METHOD="lora", GRID="lr=1e-3,5e-4 lora_targets=q_proj|q_proj,v_proj adam_eps=1e-8")
-    assert proc.returncode == 0, proc.stdout
-    assert proc.stdout.splitlines() == [
+    from peft_roberta.runs.recipe import parse_grid
+
+    points = parse_grid("lr=1e-3,5e-4 lora_targets=q_proj|q_proj,v_proj adam_eps=1e-8", "lora")
+    assert [label for label, _ in points] == [
         "lr=1e-3 lora_targets=q_proj adam_eps=1e-8", "lr=1e-3 lora_targets=q_proj,v_proj adam_eps=1e-8",
         "lr=5e-4 lora_targets=q_proj adam_eps=1e-8", "lr=5e-4 lora_targets=q_proj,v_proj adam_eps=1e-8"]
-    # a setting the run's config does not show yet joins it, so that the points' rows differ
-    proc = common_sh('CONFIG=\'{"lr": 1e-3, "lora_targets": "q_proj"}\'; '
-                     'add_grid_point_to_config "lr=1e-3 lora_targets=q_proj adam_eps=1e-8 epochs=3 head=bias"; echo "$CONFIG"')
-    config = json.loads(proc.stdout.splitlines()[-1])
-    assert config == {"lr": 1e-3, "lora_targets": "q_proj", "adam_eps": 1e-8, "head": "bias"}
+    assert points[1][1] == {"lr": 1e-3, "lora_targets": "q_proj,v_proj", "adam_eps": 1e-8}
+    assert parse_grid("", "lora") == [("", {})]
+
+
+def test_every_value_gives_valid_json_in_the_runs_config():
+    """Values are parsed, not pasted into text: LR=.001 (once invalid JSON) is the number 0.001."""
+    from peft_roberta.runs.plan import fairseq_options
+    from peft_roberta.runs.recipe import parse_grid
+    from peft_roberta.runs.settings import profile_defaults
+
+    (_, point), = parse_grid("lr=.001", "lora")
+    _, config = fairseq_options({**profile_defaults("quick", "sst2", "lora"), **point}, "lora", 1000, "fp32")
+    assert json.loads(json.dumps(config))["lr"] == 0.001
 
 
 @pytest.mark.parametrize("grid,message", [
     ("lr=1e-3 lr=5e-4", "GRID: 'lr' is given twice"),
     ("lora_r=1,4", "GRID: 'lora_r' only acts with METHOD=lora (METHOD=bitfit)"),
     ("max_train=100,200", "GRID: 'max_train=100,200' is not key=v1,v2,..."),
+    ("lr=1e-3,abc", "GRID lr=abc: expected a positive number"),
 ])
 def test_bad_grids_are_refused_in_one_line(grid, message):
-    proc = common_sh("grid_points", METHOD="bitfit", GRID=grid)
-    assert proc.returncode == 2 and message in proc.stdout
+    from peft_roberta.errors import UserError
+    from peft_roberta.runs.recipe import parse_grid
+
+    with pytest.raises(UserError) as refused:
+        parse_grid(grid, "bitfit")
+    assert message in str(refused.value) and "\n" not in str(refused.value)
 
 
 def run_grid(work_dir):
@@ -119,9 +125,10 @@ def test_best_configuration_is_chosen_on_dev_and_reported_on_test(sweep):
 
 
 def test_heatmap_axes_are_the_swept_settings():
-    sys.path.insert(0, str(REPO / "scripts"))
     import pandas as pd
-    from aggregate_seeds import canonical_config, sweep_grid
+
+    from peft_roberta.analysis.load import canonical_config
+    from peft_roberta.analysis.sweeps import sweep_grid
 
     params = {}
     for batch in (8, 16, 32):

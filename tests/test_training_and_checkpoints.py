@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import REPO, TINY_SHAPE, fairseq_train, hub_for, hub_logits, hub_valid_accuracy, plain_fairseq_logits, valid_examples
 
-from fairseq_plugins.checkpoint_safety import safe_load
+from fairseq_plugins.checkpoints.safety import safe_load
 
 RESET = ["--reset-optimizer", "--reset-dataloader", "--reset-meters", "--reset-lr-scheduler"]
 METHODS = {"lora": ["--peft", "lora"], "bitfit": ["--peft", "bitfit", "--lr", "1e-2"], "none": ["--peft", "none"]}

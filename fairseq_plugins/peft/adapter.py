@@ -30,9 +30,9 @@ The adapters are extra modules: they cannot merge into RoBERTa's weights (``can_
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from fairseq.utils import safe_getattr
 
-from .base import PeftMethod, positive_int
+from ..options import Option, positive_int
+from .base import PeftMethod
 
 ADAPTER_TYPES = ("houlsby", "pfeiffer")
 ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
@@ -82,47 +82,29 @@ class Adapter(PeftMethod):
     param_prefixes = ("adapter_",)
     can_merge = False
 
-    @staticmethod
-    def add_args(parser):
-        parser.add_argument("--adapter-type", choices=ADAPTER_TYPES,
-                            help="houlsby (default): adapters after attention and after the FFN; "
-                                 "pfeiffer: one adapter after the FFN")
-        parser.add_argument("--adapter-dim", type=positive_int, metavar="M",
-                            help="bottleneck width of each adapter (default 64)")
-        parser.add_argument("--adapter-activation", choices=sorted(ACTIVATIONS),
-                            help="nonlinearity inside the bottleneck (default relu)")
-        parser.add_argument("--adapter-layer-norms", choices=("auto",) + tuple(LAYER_NORM_CHOICES),
-                            help="which layer LayerNorms train: auto (default: both for houlsby, "
-                                 "final for pfeiffer), both, final, none")
-
-    @staticmethod
-    def set_defaults(args):
-        args.adapter_type = safe_getattr(args, "adapter_type", "houlsby")
-        args.adapter_dim = safe_getattr(args, "adapter_dim", 64)
-        args.adapter_activation = safe_getattr(args, "adapter_activation", "relu")
-        args.adapter_layer_norms = safe_getattr(args, "adapter_layer_norms", "auto")
+    NO_TWIN = "peft has no Houlsby/Pfeiffer bottleneck adapter for encoder classifiers"
+    options = (
+        Option("adapter_type", str, "houlsby", "houlsby: adapters after attention and after the FFN; "
+               "pfeiffer: one adapter after the FFN", choices=ADAPTER_TYPES, no_twin=NO_TWIN),
+        Option("adapter_dim", positive_int, 64, "bottleneck width of each adapter", metavar="M", no_twin=NO_TWIN),
+        Option("adapter_activation", str, "relu", "nonlinearity inside the bottleneck", choices=tuple(ACTIVATIONS),
+               no_twin=NO_TWIN),
+        Option("adapter_layer_norms", str, "auto", "which layer LayerNorms train: auto (both for houlsby, final "
+               "for pfeiffer), both, final, none", choices=("auto",) + tuple(LAYER_NORM_CHOICES), no_twin=NO_TWIN),
+    )
 
     def __init__(self, args):
         super().__init__(args)
-        if args.adapter_type not in ADAPTER_TYPES:
-            raise ValueError(f"--adapter-type must be one of {', '.join(ADAPTER_TYPES)}, got {args.adapter_type!r}")
-        if args.adapter_activation not in ACTIVATIONS:
-            raise ValueError(f"--adapter-activation must be one of {', '.join(ACTIVATIONS)}, "
-                             f"got {args.adapter_activation!r}")
         self.type = args.adapter_type
         self.dim = positive_int(args.adapter_dim)
         self.activation = args.adapter_activation
         norms = args.adapter_layer_norms
-        if norms == "auto":
-            norms = LAYER_NORMS_OF_TYPE[self.type]
-        if norms not in LAYER_NORM_CHOICES:
-            raise ValueError(f"--adapter-layer-norms must be auto, both, final or none, got {norms!r}")
-        self.layer_norms = norms
+        self.layer_norms = LAYER_NORMS_OF_TYPE[self.type] if norms == "auto" else norms
         self.sites = SITES_OF_TYPE[self.type]
 
-    def options(self):
-        return {"method": self.name, "type": self.type, "dim": self.dim, "activation": self.activation,
-                "layer_norms": self.layer_norms, "layers": self.layers}
+    def settings(self):
+        return {**super().settings(), "type": self.type, "dim": self.dim, "activation": self.activation,
+                "layer_norms": self.layer_norms}
 
     def apply(self, model):
         for _, layer in self.selected_layers(model):

@@ -1,16 +1,15 @@
-"""What every PEFT method provides, and the small helpers they share.
+"""What every PEFT method provides, and the helpers they share.
 
-A method is one class with the same four parts:
-  - ``add_args(parser)``: its command-line options (defaults in ``set_defaults``);
+A method is one class in one file, always with the same four parts:
+  - ``options``: its command-line options, each declared once (:class:`fairseq_plugins.options.Option`);
   - ``apply(model)``: wrap the encoder's layers (LoRA, IA3, adapters) or leave them (BitFit);
   - ``trainable_groups(model)``: which encoder parameters it trains, by group, for the log;
   - ``merge(model)`` / ``unmerge(model)``: fold its parameters into the base weights, where it can.
 Parameters a method adds carry one of its ``param_prefixes`` in their names, so checkpoints can
-tell them apart from the base model's.
+tell them apart from the base model's. A new method is one file plus one entry in ``peft/__init__.py``.
 """
-import argparse
-
-from ..encoder import encoder_layers
+from ..modules.encoder import encoder_layers
+from ..options import OptionError, parse_layers
 
 # Where each target lives inside an encoder layer (names as in fairseq's checkpoints).
 LINEAR_TARGETS = {
@@ -27,23 +26,26 @@ class PeftMethod:
     """Full fine-tuning shape of a method; subclasses override what differs."""
 
     name = None
+    options = ()
     param_prefixes = ()
     can_merge = False
 
     def __init__(self, args):
         self.layers = parse_layers(getattr(args, "peft_layers", "all"))
 
-    @staticmethod
-    def add_args(parser):
-        """Add the method's options to fairseq's model argument parser."""
+    @classmethod
+    def add_args(cls, parser):
+        for option in cls.options:
+            option.add_to(parser)
 
-    @staticmethod
-    def set_defaults(args):
-        """Fill the method's options that are missing (an architecture function calls this)."""
+    @classmethod
+    def set_defaults(cls, args):
+        for option in cls.options:
+            option.fill_default(args)
 
-    def options(self):
+    def settings(self):
         """The method's settings, as written into the PEFT-only file and the log."""
-        return {"method": self.name}
+        return {"method": self.name, "layers": self.layers}
 
     def apply(self, model):
         """Wrap the model's layers in place."""
@@ -63,9 +65,10 @@ class PeftMethod:
         """(index, layer) for the layers named by --peft-layers."""
         layers = encoder_layers(model)
         wanted = range(len(layers)) if self.layers is None else self.layers
-        for index in wanted:
-            if index >= len(layers):
-                raise ValueError(f"--peft-layers: layer {index} does not exist (the model has {len(layers)})")
+        past = [i for i in wanted if i >= len(layers)]
+        if past:
+            raise OptionError(f"--peft-layers: layer {past[0]} does not exist "
+                              f"(the model has {len(layers)} layers, 0-{len(layers) - 1})")
         return [(i, layers[i]) for i in wanted]
 
     def replace_targets(self, model, targets, wrap):
@@ -86,62 +89,3 @@ class PeftMethod:
             name for name, _ in model.named_parameters()
             if any(name.rsplit(".", 1)[-1].startswith(p) for p in self.param_prefixes)
         ]
-
-
-def parse_layers(text):
-    """'all' -> None; '0,1,4-7' -> [0, 1, 4, 5, 6, 7]."""
-    if text in (None, "", "all"):
-        return None
-    layers = []
-    for part in str(text).split(","):
-        part = part.strip()
-        try:
-            if "-" in part:
-                first, last = (int(x) for x in part.split("-"))
-                layers.extend(range(first, last + 1))
-            else:
-                layers.append(int(part))
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r}: expected 'all' or layer indices such as '0,1,4-7'"
-            ) from None
-    if any(i < 0 for i in layers):
-        raise argparse.ArgumentTypeError(f"{text!r}: layer indices start at 0")
-    return sorted(set(layers))
-
-
-def comma_choices(allowed, all_word=None):
-    """An argparse type for a comma list drawn from ``allowed`` (kept as the original string)."""
-
-    def check(text):
-        items = [t.strip() for t in str(text).split(",") if t.strip()]
-        if all_word is not None and items == [all_word]:
-            return text
-        unknown = [t for t in items if t not in allowed]
-        if unknown or not items:
-            choices = ", ".join(([all_word] if all_word else []) + list(allowed))
-            raise argparse.ArgumentTypeError(f"{text!r}: choose a comma list of {choices}")
-        return text
-
-    return check
-
-
-def positive_int(text):
-    """argparse type: an integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer")
-    return value
-
-
-def split_list(text):
-    return [t.strip() for t in str(text).split(",") if t.strip()]
-
-
-def layers_arg(text):
-    """argparse type for --peft-layers: validated, kept as text."""
-    parse_layers(text)
-    return text

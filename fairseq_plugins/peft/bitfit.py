@@ -4,10 +4,8 @@
 LayerNorms of each layer and the embedding LayerNorm. A comma list picks groups instead, e.g.
 ``q_proj,fc2`` for the paper's smallest subset.
 """
-from fairseq.utils import safe_getattr
-
-from ..encoder import encoder_layers
-from .base import LINEAR_TARGETS, PeftMethod, comma_choices, split_list
+from ..options import Option, comma_choices, split_list
+from .base import LINEAR_TARGETS, PeftMethod
 
 LAYER_NORM_GROUPS = ("self_attn_layer_norm", "final_layer_norm")
 EMBEDDING_GROUP = "layernorm_embedding"
@@ -17,31 +15,25 @@ BIAS_GROUPS = tuple(LINEAR_TARGETS) + LAYER_NORM_GROUPS + (EMBEDDING_GROUP,)
 class BitFit(PeftMethod):
     name = "bitfit"
 
-    @staticmethod
-    def add_args(parser):
-        parser.add_argument("--bitfit-biases", type=comma_choices(BIAS_GROUPS, all_word="all"), metavar="LIST",
-                            help="'all' (default) or a comma list of bias groups from " + ",".join(BIAS_GROUPS))
-
-    @staticmethod
-    def set_defaults(args):
-        args.bitfit_biases = safe_getattr(args, "bitfit_biases", "all")
+    options = (
+        Option("bitfit_biases", comma_choices(BIAS_GROUPS, all_word="all"), "all",
+               "'all' or a comma list of the bias groups that train, from " + ",".join(BIAS_GROUPS),
+               hf="trainable parameters", metavar="LIST"),
+    )
 
     def __init__(self, args):
         super().__init__(args)
         groups = split_list(comma_choices(BIAS_GROUPS, all_word="all")(args.bitfit_biases))
         self.groups = list(BIAS_GROUPS) if groups == ["all"] else groups
 
-    def options(self):
-        return {"method": self.name, "biases": self.groups, "layers": self.layers}
+    def settings(self):
+        return {**super().settings(), "biases": self.groups}
 
     def trainable_groups(self, model):
         paths = {**LINEAR_TARGETS, **{g: g for g in LAYER_NORM_GROUPS}}
-        all_layers = encoder_layers(model)
-        index_of = {id(layer): i for i, layer in enumerate(all_layers)}
         prefix = "encoder.sentence_encoder.layers"
         groups = {}
-        for _, layer in self.selected_layers(model):
-            i = index_of[id(layer)]
+        for i, layer in self.selected_layers(model):
             for group in self.groups:
                 if group in paths and layer.get_submodule(paths[group]).bias is not None:
                     groups.setdefault(f"bias {group}", []).append(f"{prefix}.{i}.{paths[group]}.bias")

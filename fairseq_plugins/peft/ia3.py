@@ -17,9 +17,9 @@ them back bit for bit, at the cost of one copy of each targeted weight while mer
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from fairseq.utils import safe_getattr
 
-from .base import LINEAR_TARGETS, PeftMethod, comma_choices, split_list
+from ..options import Option, OptionError, comma_choices, split_list
+from .base import LINEAR_TARGETS, PeftMethod
 
 NO_FEEDFORWARD = "none"
 
@@ -86,20 +86,14 @@ class IA3(PeftMethod):
     param_prefixes = ("ia3_",)
     can_merge = True
 
-    @staticmethod
-    def add_args(parser):
-        parser.add_argument("--ia3-targets", type=comma_choices(LINEAR_TARGETS), metavar="LIST",
-                            help="comma list of Linear layers to rescale, from "
-                                 + ",".join(LINEAR_TARGETS) + " (default k_proj,v_proj,fc2)")
-        parser.add_argument("--ia3-feedforward", type=comma_choices(LINEAR_TARGETS, all_word=NO_FEEDFORWARD),
-                            metavar="LIST",
-                            help="the targets whose input (not output) is rescaled, as peft's "
-                                 "feedforward_modules; 'none' or a subset of --ia3-targets (default fc2)")
-
-    @staticmethod
-    def set_defaults(args):
-        args.ia3_targets = safe_getattr(args, "ia3_targets", "k_proj,v_proj,fc2")
-        args.ia3_feedforward = safe_getattr(args, "ia3_feedforward", "fc2")
+    options = (
+        Option("ia3_targets", comma_choices(LINEAR_TARGETS), "k_proj,v_proj,fc2",
+               "comma list of the Linear layers to rescale, from " + ",".join(LINEAR_TARGETS),
+               hf="IA3Config.target_modules", metavar="LIST"),
+        Option("ia3_feedforward", comma_choices(LINEAR_TARGETS, all_word=NO_FEEDFORWARD), "fc2",
+               "the targets whose input (not output) is rescaled, as peft's feedforward_modules; "
+               "'none' or a subset of --ia3-targets", hf="IA3Config.feedforward_modules", metavar="LIST"),
+    )
 
     def __init__(self, args):
         super().__init__(args)
@@ -108,12 +102,11 @@ class IA3(PeftMethod):
         self.feedforward = [] if feedforward == [NO_FEEDFORWARD] else feedforward
         strays = [t for t in self.feedforward if t not in self.targets]
         if strays:
-            raise ValueError(f"--ia3-feedforward names {','.join(strays)}, which --ia3-targets "
-                             f"({','.join(self.targets)}) does not include")
+            raise OptionError(f"--ia3-feedforward names {','.join(strays)}, which --ia3-targets "
+                              f"({','.join(self.targets)}) does not include")
 
-    def options(self):
-        return {"method": self.name, "targets": self.targets, "feedforward": self.feedforward,
-                "layers": self.layers}
+    def settings(self):
+        return {**super().settings(), "targets": self.targets, "feedforward": self.feedforward}
 
     def apply(self, model):
         for target in self.targets:

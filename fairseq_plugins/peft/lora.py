@@ -9,9 +9,9 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from fairseq.utils import safe_getattr
 
-from .base import LINEAR_TARGETS, PeftMethod, comma_choices, positive_int, split_list
+from ..options import Option, comma_choices, positive_float, positive_int, probability, split_list
+from .base import LINEAR_TARGETS, PeftMethod
 
 
 class LoraLinear(nn.Linear):
@@ -66,32 +66,25 @@ class Lora(PeftMethod):
     param_prefixes = ("lora_",)
     can_merge = True
 
-    @staticmethod
-    def add_args(parser):
-        parser.add_argument("--lora-r", type=positive_int, metavar="R", help="LoRA rank (default 8)")
-        parser.add_argument("--lora-alpha", type=float, metavar="A",
-                            help="LoRA alpha; the update is scaled by alpha / r (default 8)")
-        parser.add_argument("--lora-dropout", type=float, metavar="P",
-                            help="dropout on the LoRA input (default 0)")
-        parser.add_argument("--lora-targets", type=comma_choices(LINEAR_TARGETS), metavar="LIST",
-                            help="comma list of Linear layers to adapt, from "
-                                 + ",".join(LINEAR_TARGETS) + " (default q_proj,v_proj)")
-
-    @staticmethod
-    def set_defaults(args):
-        args.lora_r = safe_getattr(args, "lora_r", 8)
-        args.lora_alpha = safe_getattr(args, "lora_alpha", 8.0)
-        args.lora_dropout = safe_getattr(args, "lora_dropout", 0.0)
-        args.lora_targets = safe_getattr(args, "lora_targets", "q_proj,v_proj")
+    options = (
+        Option("lora_r", positive_int, 8, "LoRA rank r", hf="LoraConfig.r", metavar="R"),
+        Option("lora_alpha", positive_float, 8.0, "LoRA alpha; the update is scaled by alpha / r",
+               hf="LoraConfig.lora_alpha", metavar="A"),
+        Option("lora_dropout", probability, 0.0, "dropout on the LoRA input", hf="LoraConfig.lora_dropout",
+               metavar="P"),
+        Option("lora_targets", comma_choices(LINEAR_TARGETS), "q_proj,v_proj",
+               "comma list of the Linear layers to adapt, from " + ",".join(LINEAR_TARGETS),
+               hf="LoraConfig.target_modules", metavar="LIST"),
+    )
 
     def __init__(self, args):
         super().__init__(args)
         self.r, self.alpha, self.dropout = args.lora_r, args.lora_alpha, args.lora_dropout
         self.targets = split_list(comma_choices(LINEAR_TARGETS)(args.lora_targets))
 
-    def options(self):
-        return {"method": self.name, "r": self.r, "alpha": self.alpha, "dropout": self.dropout,
-                "targets": self.targets, "layers": self.layers}
+    def settings(self):
+        return {**super().settings(), "r": self.r, "alpha": self.alpha, "dropout": self.dropout,
+                "targets": self.targets}
 
     def apply(self, model):
         self.replace_targets(model, self.targets, lambda lin: LoraLinear(lin, self.r, self.alpha, self.dropout))

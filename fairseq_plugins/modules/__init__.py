@@ -1,0 +1,1 @@
+"""Building blocks of the model: the batch-first, PEFT-wrappable RoBERTa encoder."""
