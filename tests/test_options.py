@@ -122,7 +122,7 @@ def test_every_recipe_variable_is_a_recipe_setting_with_the_plugins_check():
         if option.recipe_variable is None:
             continue
         setting = settings[option.recipe_variable]
-        assert setting.option == option.name and setting.method == OWNER[option.name]
+        assert setting.option is option and setting.method == OWNER[option.name]
         assert setting.default == option.default
         if option.parse is not None and option.parse not in (str, float):
             with pytest.raises(UserError, match=option.recipe_variable):

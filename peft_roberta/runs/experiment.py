@@ -21,6 +21,7 @@ from ..errors import UserError
 from . import identity as ids
 from .fairseq_options import parse_train_args
 from .results import append_row, find_row
+from .settings import plugin_method
 from .rows import build_row, describe
 
 SENTENCE_PREDICTION = [
@@ -69,7 +70,7 @@ def train_argv(point, init, seed, impl):
     """The fairseq-train options of one run (for the HF twin: the options it mirrors)."""
     argv = [point["data_bin"], "--user-dir", str(paths.PLUGIN_DIR), *SENTENCE_PREDICTION, *pair_separator(point),
             *point["train_args"], "--num-classes", str(point["num_classes"]),
-            "--peft", "none" if point["method"] == "full" else point["method"], "--seed", str(seed)]
+            "--peft", plugin_method(point["method"]), "--seed", str(seed)]
     processes = (point.get("distributed") or {}).get("processes", 1)
     if impl == "fairseq" and processes == 1:
         argv += ["--distributed-world-size", "1"]  # fairseq alone would spawn one process per visible GPU

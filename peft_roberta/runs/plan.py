@@ -3,7 +3,7 @@ precision. The one place that knows how a recipe setting becomes a fairseq optio
 """
 import math
 
-from .settings import by_name
+from .settings import by_name, plugin_method
 
 # fixed for every recipe run: the optimizer, the schedule and how the best checkpoint is kept
 FIXED_OPTIONS = ["--required-batch-size-multiple", "1", "--optimizer", "adam", "--lr-scheduler", "polynomial_decay",
@@ -25,8 +25,9 @@ def schedule(settings, n_train, processes=1):
 
 
 def method_settings(method):
-    """The names of the settings that are the plugin options of ``method`` or of every method."""
-    return [name for name, s in by_name().items() if s.option and s.method in (None, "none" if method == "full" else method)]
+    """The names of the settings that are the plugin options of recipe METHOD ``method`` or of every method."""
+    peft = plugin_method(method)
+    return [name for name, s in by_name().items() if s.option and s.method in (None, peft)]
 
 
 def fairseq_options(settings, method, n_train, precision, processes=1, max_positions=None):
@@ -47,7 +48,7 @@ def fairseq_options(settings, method, n_train, precision, processes=1, max_posit
     known = by_name()
     for name in method_settings(method):
         if settings.get(name) is not None:
-            options += [f"--{known[name].option.replace('_', '-')}", str(settings[name])]
+            options += known[name].option.as_argv(settings[name])
     if precision == "bf16":
         options.append("--autocast-bf16")
     config = {}  # every setting the run has (its method's only), plugin options at their defaults if unset

@@ -15,10 +15,9 @@ from typing import Optional
 from .. import paths
 from ..errors import UserError
 from ..machine import cpu_multiplies_bf16
-from .settings import by_name, profile_defaults
+from .settings import RECIPE_METHODS, by_name, plugin_method, profile_defaults
 from .tasks import TASKS, Task
 
-METHODS = ("lora", "bitfit", "adapter", "ia3", "full")
 PROFILES = ("quick", "paper")
 PRECISIONS = ("auto", "fp32", "bf16")
 INITS = ("pretrained", "random")
@@ -59,6 +58,7 @@ class Request:
         values = profile_defaults(self.profile, "custom" if self.task.custom else self.task.name, self.method)
         for layer in (self.recipe_settings, self.user_settings, point):
             values.update(layer)  # a recipe's "key=" (None) clears what the profile set
+        values.update(RECIPE_METHODS[self.method][1])  # what makes the method what it is (DoRA: lora_dora)
         return values
 
 
@@ -97,7 +97,7 @@ def parse_grid(text, method):
         if key in seen:
             raise UserError(f"GRID: '{key}' is given twice")
         seen.add(key)
-        if setting.method is not None and setting.method != method:
+        if setting.method is not None and setting.method != plugin_method(method):
             raise UserError(f"GRID: '{key}' only acts with METHOD={setting.method} (METHOD={method})")
         texts = values.split("|" if "|" in values else ",")
         parsed = [(t, setting.check(t, f"GRID {key}={t}")) for t in texts]
@@ -157,8 +157,8 @@ def read_request(recipe, task, method, model, inits, seeds, grid, settings, call
     if task_spec is None:
         raise UserError(f"unknown task '{task}' ({', '.join(TASKS)}, or recipes/custom.sh)")
     method = "full" if method == "none" else method
-    if method not in METHODS:
-        raise UserError(f"METHOD={method}: choose {', '.join(METHODS)}")
+    if method not in RECIPE_METHODS:
+        raise UserError(f"METHOD={method}: choose {', '.join(RECIPE_METHODS)}")
     profile = _choice(environ, "PROFILE", PROFILES, "paper" if gpu else "quick")
     precision = resolve_precision(_choice(environ, "PRECISION", PRECISIONS, "auto"), gpu)
     init_list = _words(inits)
@@ -181,7 +181,7 @@ def read_request(recipe, task, method, model, inits, seeds, grid, settings, call
     for setting in known.values():
         if environ.get(setting.env, "") != "":
             user[setting.name] = setting.check(environ[setting.env], f"{setting.env}={environ[setting.env]}")
-            if setting.method is not None and setting.method != method:
+            if setting.method is not None and setting.method != plugin_method(method):
                 raise UserError(f"{setting.env}={environ[setting.env]}: only acts with METHOD={setting.method} "
                                 f"(METHOD={method})")
     request = Request(

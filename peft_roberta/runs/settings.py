@@ -27,7 +27,7 @@ class Setting:
     help: str
     method: Optional[str] = None  # the one --peft method it acts on (None: every method)
     grid: bool = True  # can be swept (MAX_TRAIN cannot: the data is prepared once per recipe)
-    option: Optional[str] = None  # the plugin option it sets, if any
+    option: Any = None  # the plugin Option it sets, if any
     variable: Optional[str] = None
     default: Any = None  # a plugin option's own default (what a run gets when no layer sets it)
 
@@ -121,7 +121,7 @@ def _plugin_settings():
             continue
         parse = option.parse if option.choices is None else _choice(option.parse, option.choices)
         settings.append(Setting(option.recipe_variable.lower(), parse, option.help, method=owner[option.name],
-                                option=option.name, variable=option.recipe_variable, default=option.default))
+                                option=option, variable=option.recipe_variable, default=option.default))
     return tuple(settings)
 
 
@@ -133,6 +133,22 @@ def _choice(parse, choices):
         return value
 
     return check
+
+
+# A recipe's METHOD: the plugin's --peft and the plugin settings it fixes (a variant of a method is a
+# method with options, e.g. DoRA is LoRA with lora_dora); a new recipe method is one line here.
+RECIPE_METHODS = {
+    "lora": ("lora", {}),
+    "bitfit": ("bitfit", {}),
+    "adapter": ("adapter", {}),
+    "ia3": ("ia3", {}),
+    "full": ("none", {}),
+}
+
+
+def plugin_method(method):
+    """The plugin's --peft of a recipe METHOD."""
+    return RECIPE_METHODS[method][0]
 
 
 def all_settings():
