@@ -1,4 +1,5 @@
-"""Classification metrics, in percent, for any number of classes.
+"""Classification metrics, in percent, for any number of classes; regression metrics (Pearson and
+Spearman correlations, in percent as GLUE reports them, and the mean squared error).
 
 fairseq's sentence_prediction criterion reports F1 and MCC for two classes only; these work from
 predicted and gold class indices for any number of classes, and are what every results row uses.
@@ -44,3 +45,23 @@ def classification_metrics(gold, predicted, num_classes, positive_class=1):
     if num_classes == 2:
         metrics["f1"] = 100.0 * float(f1[positive_class])
     return metrics
+
+
+def regression_metrics(gold, predicted):
+    """pearson and spearman (x 100, scipy's), mse; a constant prediction correlates with nothing (0)."""
+    from scipy import stats
+
+    gold, predicted = np.asarray(gold, dtype=float), np.asarray(predicted, dtype=float)
+    constant = predicted.std() == 0 or gold.std() == 0
+    return {
+        "pearson": 0.0 if constant else 100.0 * float(stats.pearsonr(gold, predicted).statistic),
+        "spearman": 0.0 if constant else 100.0 * float(stats.spearmanr(gold, predicted).statistic),
+        "mse": float(np.mean((gold - predicted) ** 2)),
+    }
+
+
+def task_metrics(gold, predicted, num_classes, regression=False):
+    """The metrics of a task: regression's, or classification's over ``num_classes``."""
+    if regression:
+        return regression_metrics(gold, predicted)
+    return classification_metrics(gold, predicted, num_classes)

@@ -36,6 +36,16 @@ def _name_list(text: str) -> list[str]:
     return names
 
 
+def _label_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}': expected LOW,HIGH, e.g. 0,5") from None
+    if not low < high:
+        raise argparse.ArgumentTypeError(f"'{text}': LOW must be below HIGH")
+    return low, high
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = parser_for(__doc__, prog=PROG)
     data = parser.add_argument_group("data")
@@ -51,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--text-columns", required=True, type=_name_list, metavar="COL[,COL2]",
                       help="column(s) or JSON field(s) holding the text, one per model input")
     data.add_argument("--label-column", required=True, metavar="COL", help="column or JSON field of the label")
+    data.add_argument("--column-names", type=_name_list, metavar="A,B,...",
+                      help="TSV/CSV without a header row: the names of its columns, in order (GLUE's CoLA)")
+    data.add_argument("--regression", action="store_true",
+                      help="the label is a number (fairseq's --regression-target), not a class")
+    data.add_argument("--label-range", type=_label_range, metavar="LOW,HIGH",
+                      help="with --regression: every label must lie in [LOW, HIGH] (STS-B: 0,5)")
     data.add_argument("--classes", type=_name_list, metavar="A,B,...",
                       help="class order (default: sorted training labels, numerically if all are integers)")
     data.add_argument("--max-train", type=positive_int, metavar="N",
@@ -94,6 +110,10 @@ def check_option_combinations(args) -> str | None:
         return f"--task: '{args.task}' is not a plain name (letters, digits, '.', '_', '-')"
     if len(set(args.text_columns)) != len(args.text_columns):
         return "--text-columns: a column is named twice"
+    if args.label_range and not args.regression:
+        return "--label-range: only with --regression"
+    if args.regression and args.classes:
+        return "--classes: not with --regression (the label is a number)"
     if len(args.text_columns) > 2:
         return f"--text-columns: {len(args.text_columns)} columns; give one text column, or two for sentence pairs"
     if args.label_column in args.text_columns:
@@ -133,7 +153,8 @@ def build_request(args):
     if args.test is not None:
         inputs["test"] = args.test
     return Request(
-        inputs=inputs, columns=Columns(tuple(args.text_columns), args.label_column), tokenizer=tokenizer,
+        inputs=inputs, columns=Columns(tuple(args.text_columns), args.label_column, tuple(args.column_names or ())),
+        tokenizer=tokenizer, regression=args.regression, label_range=args.label_range,
         dictionary=dictionary, dictionary_option=dictionary_option,
         out_dir=args.out_dir or Path("data-bin") / f"{args.task}.{tokenizer.name}",
         file_format=args.format, max_train=args.max_train, subset_seed=args.subset_seed,

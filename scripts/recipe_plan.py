@@ -6,7 +6,8 @@
 
 recipes/common.sh runs both; the user's settings (PROFILE, PRECISION, LR, ...) come from the
 environment. ``check`` runs before any work and prints one line naming the variable on bad input.
-``python scripts/recipe_plan.py settings`` lists every setting a recipe takes.
+``python scripts/recipe_plan.py settings`` lists every setting a recipe takes; ``glue-tasks`` the
+GLUE tasks whose files are found (GLUE_DIR, data/glue, ../shared/data/glue).
 """
 import os
 import sys
@@ -20,7 +21,7 @@ PROG = "recipe_plan.py"
 
 def build_parser():
     parser = parser_for(__doc__, prog=PROG)
-    parser.add_argument("step", choices=("check", "points", "settings"))
+    parser.add_argument("step", choices=("check", "points", "settings", "glue-tasks"))
     parser.add_argument("--recipe", default="recipe")
     parser.add_argument("--task", default="")
     parser.add_argument("--method", default="")
@@ -51,6 +52,11 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.step == "settings":
         list_settings()
+        return 0
+    if args.step == "glue-tasks":
+        from peft_roberta.runs.recipe_steps import glue_tasks_found
+
+        print(" ".join(glue_tasks_found(os.environ, args.caller_dir)))
         return 0
     from fairseq_plugins.checkpoints.safety import CheckpointError
     from peft_roberta.errors import UserError

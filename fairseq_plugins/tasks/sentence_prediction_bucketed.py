@@ -12,6 +12,8 @@ from fairseq.data import SortDataset
 from fairseq.tasks import register_task
 from fairseq.tasks.sentence_prediction import SentencePredictionConfig, SentencePredictionTask
 
+from ..options import OptionError
+
 
 @dataclass
 class BucketedSentencePredictionConfig(SentencePredictionConfig):
@@ -21,6 +23,13 @@ class BucketedSentencePredictionConfig(SentencePredictionConfig):
 @register_task("sentence_prediction_bucketed", dataclass=BucketedSentencePredictionConfig)
 class BucketedSentencePredictionTask(SentencePredictionTask):
     """Sentence (pair) classification with batches of similar-length examples."""
+
+    @classmethod
+    def setup_task(cls, cfg, **kwargs):
+        if cfg.regression_target and cfg.num_classes != 1:
+            raise OptionError(f"--num-classes {cfg.num_classes} with --regression-target: a regression task "
+                              "predicts one number; use --num-classes 1")
+        return super().setup_task(cfg, **kwargs)
 
     def load_dataset(self, split, combine=False, **kwargs):
         dataset = super().load_dataset(split, combine=combine, **kwargs)

@@ -44,7 +44,7 @@ def run_preprocess(destdir: Path, prefixes: Mapping[str, Path], workers: int,
 
 def binarize(out_dir: Path, work_dir: Path, token_lines: Sequence[Mapping[str, list[str]]],
              labels: Mapping[str, list[str]], classes: Sequence[str], dictionary: Path | None,
-             workers: int) -> list[str]:
+             workers: int, regression: bool = False) -> list[str]:
     """Binarize every text column (``token_lines[i][split]``) and the labels; returns the folders written.
 
     Without a dictionary, fairseq-preprocess builds one from the training split. With several text
@@ -60,17 +60,23 @@ def binarize(out_dir: Path, work_dir: Path, token_lines: Sequence[Mapping[str, l
         name = f"input{i}"
         run_preprocess(out_dir / name, _write_splits(work_dir, name, column), workers, srcdict=dictionary)
         written.append(name)
+    if regression:  # fairseq's sentence_prediction reads label/<split>.label: one number per line
+        (out_dir / "label").mkdir()
+        for split, values in labels.items():
+            write_lines(out_dir / "label" / f"{split}.label", [repr(float(v)) for v in values])
+        return written + ["label"]
     label_dictionary = work_dir / "label.dict.txt"
     write_label_dictionary(classes, label_dictionary)
     run_preprocess(out_dir / "label", _write_splits(work_dir, "label", labels), workers, srcdict=label_dictionary)
     return written + ["label"]
 
 
-def expected_files(n_columns: int, splits: Sequence[str]) -> list[str]:
+def expected_files(n_columns: int, splits: Sequence[str], regression: bool = False) -> list[str]:
     """The files a complete output holds, relative to it."""
-    folders = [f"input{i}" for i in range(n_columns)] + ["label"]
+    folders = [f"input{i}" for i in range(n_columns)] + ([] if regression else ["label"])
     files = [f"{folder}/{split}.{ext}" for folder in folders for split in splits for ext in ("bin", "idx")]
     files += [f"{folder}/dict.txt" for folder in folders]
+    files += [f"label/{split}.label" for split in splits] if regression else []
     return files + [f"examples/{split}.jsonl" for split in splits] + [LABELS_FILE, FINGERPRINT_FILE, TOKENIZER_SPEC]
 
 
@@ -98,9 +104,13 @@ def write_examples(out_dir: Path, examples: Mapping[str, Sequence[Example]],
                                         ensure_ascii=False) + "\n")
 
 
-def write_labels(out_dir: Path, classes: Sequence[str], text_columns: Sequence[str], label_column: str) -> None:
-    write_json(out_dir / LABELS_FILE,
-               {"classes": list(classes), "text_columns": list(text_columns), "label_column": label_column})
+def write_labels(out_dir: Path, classes: Sequence[str], text_columns: Sequence[str], label_column: str,
+                 label_range=None, regression: bool = False) -> None:
+    """labels.json: the class order (class index i is classes[i]); a regression task has no classes."""
+    labels = {"classes": list(classes), "text_columns": list(text_columns), "label_column": label_column}
+    if regression:
+        labels.update(regression=True, range=list(label_range) if label_range else None)
+    write_json(out_dir / LABELS_FILE, labels)
 
 
 def write_json(path: Path, value) -> None:

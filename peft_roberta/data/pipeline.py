@@ -40,6 +40,8 @@ class Request:
     dictionary_option: str = "--dict"  # the option to blame for a bad dictionary
     dev_from_train: int | None = None  # carve a stratified dev split of this size out of the training split
     max_positions: int | None = None  # report the examples longer than this (fairseq cuts them); not hashed
+    regression: bool = False  # the label is a number (fairseq's --regression-target), not a class
+    label_range: tuple[float, float] | None = None  # a regression label must lie in [low, high]
 
 
 @dataclass
@@ -64,6 +66,12 @@ def read_inputs(request: Request) -> CheckedInputs:
         examples = {split: examples[split] for split in ("train", "valid", "test") if split in examples}
     total_train = len(examples["train"])
     examples["train"] = subsample(examples["train"], request.max_train, request.subset_seed)
+    if request.regression:
+        for split, rows in examples.items():
+            check_scores(request.inputs.get(split, request.inputs["train"]), rows, request.columns.label,
+                         request.label_range)
+        vocabulary = set(read_dictionary(request.dictionary, request.dictionary_option)) if request.dictionary else None
+        return CheckedInputs(raw, formats, examples, total_train, [], vocabulary)
     classes = class_order((example.label for example in examples["train"]), request.classes)
     known_as = "classes given by --classes" if request.classes else "training labels"
     for split, rows in examples.items():
@@ -84,7 +92,8 @@ def prepare(request: Request, log: Callable[[str], None] = print) -> bool:
     digest = digest_of(hashed)
     out_dir, examples = request.out_dir, inputs.examples
     with exclusive_lock(out_dir):
-        if is_up_to_date(out_dir, digest, layout.expected_files(len(request.columns.texts), list(examples))):
+        expected = layout.expected_files(len(request.columns.texts), list(examples), request.regression)
+        if is_up_to_date(out_dir, digest, expected):
             log(f"{out_dir}: up to date, skipping")
             _report_lengths(out_dir, request.max_positions, log)
             return False
@@ -97,10 +106,11 @@ def prepare(request: Request, log: Callable[[str], None] = print) -> bool:
             token_lines = _tokenize(request, examples, staging, work_dir, inputs.vocabulary, log)
             labels = {split: [example.label for example in rows] for split, rows in examples.items()}
             written = layout.binarize(staging, work_dir, token_lines, labels, inputs.classes, request.dictionary,
-                                      request.workers)
+                                      request.workers, regression=request.regression)
             shutil.rmtree(work_dir)
             layout.write_examples(staging, examples, _token_counts(token_lines, examples))
-            layout.write_labels(staging, inputs.classes, request.columns.texts, request.columns.label)
+            layout.write_labels(staging, inputs.classes, request.columns.texts, request.columns.label,
+                                request.label_range if request.regression else None, request.regression)
             layout.write_tokenizer(staging, request.tokenizer)
             layout.write_json(staging / layout.FINGERPRINT_FILE, {
                 "sha256": digest,
@@ -111,6 +121,22 @@ def prepare(request: Request, log: Callable[[str], None] = print) -> bool:
         log(f"binarized {', '.join(written)} into {out_dir}")
         _report_lengths(out_dir, request.max_positions, log)
     return True
+
+
+def check_scores(path: Path, examples, column: str, label_range) -> None:
+    """Every regression label must be a number, inside ``label_range`` when one is given (file:line errors)."""
+    import math
+
+    for example in examples:
+        try:
+            value = float(example.label)
+        except ValueError:
+            raise DataError(f"{path}:{example.line}: score '{example.label}' in '{column}' is not a number") from None
+        if not math.isfinite(value):
+            raise DataError(f"{path}:{example.line}: score '{example.label}' in '{column}' is not a finite number")
+        if label_range and not label_range[0] <= value <= label_range[1]:
+            raise DataError(f"{path}:{example.line}: score {example.label} in '{column}' is outside "
+                            f"{label_range[0]:g} to {label_range[1]:g} (--label-range)")
 
 
 def _token_counts(token_lines, examples):
@@ -153,6 +179,9 @@ def fingerprint_parts(request: Request, raw: dict[str, bytes], formats: dict[str
             "subset_seed": request.subset_seed if request.max_train is not None else None,
             "classes": list(request.classes) if request.classes else None,
             "dev_from_train": {"count": request.dev_from_train, "seed": SPLIT_SEED} if request.dev_from_train else None,
+            "header": list(request.columns.header) or None,
+            "regression": {"range": list(request.label_range) if request.label_range else None}
+            if request.regression else None,
         },
         "tokenizer": request.tokenizer.identity(),
         "dictionary": file_sha256(request.dictionary) if request.dictionary else None,
@@ -202,4 +231,5 @@ def _read_summary(examples: dict[str, list[Example]], total_train: int, classes:
     counts = [f"{len(rows)} {split}" for split, rows in examples.items()]
     if len(examples["train"]) < total_train:
         counts[0] += f" (sampled from {total_train})"
-    return f"read {', '.join(counts)} rows; {len(classes)} classes: {', '.join(classes)}"
+    kind = f"{len(classes)} classes: {', '.join(classes)}" if classes else "numeric labels (regression)"
+    return f"read {', '.join(counts)} rows; {kind}"

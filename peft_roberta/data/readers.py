@@ -33,9 +33,11 @@ class Example:
 
 @dataclass(frozen=True)
 class Columns:
-    """Which columns (or JSON fields) hold the texts and the label."""
+    """Which columns (or JSON fields) hold the texts and the label; ``header``: the names of a TSV/CSV
+    file's columns when it has no header row (GLUE's CoLA)."""
     texts: tuple[str, ...]
     label: str
+    header: tuple[str, ...] = ()
 
     def option_of(self, name: str) -> str:
         return "--label-column" if name == self.label else "--text-columns"
@@ -125,8 +127,11 @@ def _delimited_rows(path: Path, lines: list[str], fmt: str) -> Iterator[tuple[in
 
 
 def _table_examples(path, rows, columns: Columns, strip_html) -> Iterator[Example]:
-    header_line, header = next(rows)
-    header = [name.strip() for name in header]
+    if columns.header:  # no header row: every line is data, the columns are named by --column-names
+        header_line, header = "--column-names", list(columns.header)
+    else:
+        header_line, header = next(rows)
+        header = [name.strip() for name in header]
     if not any(header):
         raise DataError(f"{path}:{header_line}: empty header line")
     position = {}
@@ -144,7 +149,9 @@ def _table_examples(path, rows, columns: Columns, strip_html) -> Iterator[Exampl
                 raise DataError(f"{path}:{line}: empty line")
             problem = "missing column" if len(fields) < len(header) else "extra column"
             fields_found = f"{len(fields)} field" + ("" if len(fields) == 1 else "s")
-            raise DataError(f"{path}:{line}: {fields_found} but the header has {len(header)} ({problem})")
+            raise DataError(f"{path}:{line}: {fields_found} but the header has {len(header)} ({problem})"
+                            if not columns.header else
+                            f"{path}:{line}: {fields_found} but --column-names names {len(header)} ({problem})")
         count += 1
         yield _example(path, line, {name: fields[i] for name, i in position.items()}, columns, strip_html)
     if count == 0:

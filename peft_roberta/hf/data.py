@@ -8,17 +8,20 @@ import torch
 
 
 class TwinExamples(torch.utils.data.Dataset):
-    """A split of the fairseq task as HF features: ``input_ids`` and ``labels``."""
+    """A split of the fairseq task as HF features: ``input_ids`` and ``labels`` (a class index, or a number
+    for regression)."""
 
     def __init__(self, task, split, ids):
         task.load_dataset(split)
         dataset = task.dataset(split)
         mapping = torch.tensor(ids)
+        label = float if task.cfg.regression_target else int
         self.features = []
         for i in range(len(dataset)):
             item = dataset[i]
             tokens = item["net_input.src_tokens"]
-            self.features.append({"input_ids": mapping[tokens].tolist(), "labels": int(item["target"])})
+            target = torch.as_tensor(item["target"]).reshape(-1)[0].item()  # a regression target is a list
+            self.features.append({"input_ids": mapping[tokens].tolist(), "labels": label(target)})
 
     def __len__(self):
         return len(self.features)
@@ -45,7 +48,8 @@ def collate(pad_id):
         for row, feature in enumerate(features):
             ids[row, :len(feature["input_ids"])] = torch.tensor(feature["input_ids"])
             mask[row, :len(feature["input_ids"])] = 1
-        return {"input_ids": ids, "attention_mask": mask,
-                "labels": torch.tensor([f["labels"] for f in features], dtype=torch.long)}
+        labels = [f["labels"] for f in features]
+        dtype = torch.float if isinstance(labels[0], float) else torch.long
+        return {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor(labels, dtype=dtype)}
 
     return batch

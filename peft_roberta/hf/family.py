@@ -51,14 +51,16 @@ def hf_ids(family, model_dir, dictionary_size):
     return order, len(order)
 
 
-def hf_config(family, args, vocab_size, num_labels, pad_id):
-    """The transformers configuration of the fairseq model described by ``args``."""
+def hf_config(family, args, vocab_size, num_labels, pad_id, regression=False):
+    """The transformers configuration of the fairseq model described by ``args`` (one output for regression)."""
     from transformers import BertConfig, DistilBertConfig, RobertaConfig
 
     activation = ACTIVATIONS.get(args.activation_fn)
     if activation is None:
         raise UserError(f"--activation-fn {args.activation_fn}: no HuggingFace counterpart")
     positions = args.max_positions
+    if regression:
+        num_labels = 1
     if family == "distilbert":
         return DistilBertConfig(vocab_size=vocab_size, dim=args.encoder_embed_dim, n_layers=args.encoder_layers,
                                 n_heads=args.encoder_attention_heads, hidden_dim=args.encoder_ffn_embed_dim,
@@ -70,6 +72,7 @@ def hf_config(family, args, vocab_size, num_labels, pad_id):
                   hidden_act=activation, hidden_dropout_prob=args.dropout,
                   attention_probs_dropout_prob=args.attention_dropout, classifier_dropout=args.pooler_dropout,
                   layer_norm_eps=args.layer_norm_eps, pad_token_id=pad_id, num_labels=num_labels)
+    common["problem_type"] = "regression" if regression else "single_label_classification"
     if family == "bert":
         return BertConfig(max_position_embeddings=positions, type_vocab_size=2, **common)
     return RobertaConfig(max_position_embeddings=positions + 2, type_vocab_size=1, bos_token_id=0, eos_token_id=2,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import UserError
-from ..metrics import classification_metrics
+from ..metrics import task_metrics
 from . import family as families
 from .data import TwinExamples, collate
 from .methods import apply_method, count_parameters
@@ -41,6 +41,8 @@ class Twin:
     pad_id: int
     description: dict  # option target -> what the twin does with it
     num_classes: int
+    metric: str  # what the best checkpoint is chosen on (fairseq's --best-checkpoint-metric)
+    regression: bool
     start_logit_difference: float  # largest |fairseq - HF| logit on dev examples at step 0
 
 
@@ -54,7 +56,8 @@ def build_twin(argv, model_dir):
     num_classes = args.num_classes
     from transformers import AutoModelForSequenceClassification
 
-    config = families.hf_config(family, args, vocab_size, num_classes, pad_id)
+    regression = bool(cfg.task.regression_target)
+    config = families.hf_config(family, args, vocab_size, num_classes, pad_id, regression)
     model = AutoModelForSequenceClassification.from_config(config, attn_implementation="sdpa")
     copy_base(fs_model, model, family, ids)
     model, description = apply_method(model, family, args)
@@ -72,7 +75,9 @@ def build_twin(argv, model_dir):
                         "the method does not map onto the HF model")
     description["initial weights"] = "the fairseq run's at step 0"
     del fs_model
-    return Twin(model, family, args, datasets, ids, pad_id, description, num_classes, difference)
+    return Twin(model=model, family=family, args=args, datasets=datasets, ids=ids, pad_id=pad_id,
+                description=description, num_classes=num_classes, metric=cfg.checkpoint.best_checkpoint_metric,
+                regression=regression, start_logit_difference=difference)
 
 
 @torch.no_grad()
@@ -133,24 +138,33 @@ def training_arguments(args, save_dir, steps_per_epoch):
     return TrainingArguments(**kwargs)
 
 
-def compute_metrics_for(num_classes, holder):
+def predictions(output, regression):
+    import numpy as np
+
+    logits = output[0] if isinstance(output, (tuple, list)) else output
+    return logits.reshape(-1) if regression else np.argmax(logits, axis=-1)
+
+
+def compute_metrics_for(num_classes, holder, metric="accuracy", regression=False):
+    """Trainer's compute_metrics, and ``selection``: the metric as fairseq compares it to choose the best
+    checkpoint (rounded to one decimal, as fairseq logs it), a tie going to the later checkpoint."""
     import numpy as np
 
     def compute(prediction):
-        logits = prediction.predictions[0] if isinstance(prediction.predictions, (tuple, list)) else prediction.predictions
-        metrics = classification_metrics(np.asarray(prediction.label_ids), np.argmax(logits, axis=-1), num_classes)
+        metrics = task_metrics(np.asarray(prediction.label_ids), predictions(prediction.predictions, regression),
+                               num_classes, regression)
         step = holder["trainer"].state.global_step if "trainer" in holder else 0
-        return {**metrics, "selection": metrics["accuracy"] + TIE_BREAK_PER_UPDATE * step}
+        return {**metrics, "selection": round(metrics[metric], 1) + TIE_BREAK_PER_UPDATE * step}
 
     return compute
 
 
-def evaluate(trainer, dataset, num_classes):
+def evaluate(trainer, dataset, num_classes, regression=False):
     import numpy as np
 
     output = trainer.predict(dataset, metric_key_prefix="final")
-    logits = output.predictions[0] if isinstance(output.predictions, (tuple, list)) else output.predictions
-    return classification_metrics(np.asarray(dataset.labels), np.argmax(logits, axis=-1), num_classes)
+    return task_metrics(np.asarray(dataset.labels), predictions(output.predictions, regression), num_classes,
+                        regression)
 
 
 def callbacks(holder):
@@ -170,11 +184,11 @@ def callbacks(holder):
 
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):
             metrics = metrics or {}
-            holder["best"] = max(holder.get("best", -1.0), metrics.get("eval_accuracy", -1.0))
+            holder["best"] = max(holder.get("best", -math.inf), metrics.get("eval_selection", -math.inf))
             fields = " | ".join(f"{k[5:]} {v:.2f}" for k, v in metrics.items()
-                                if k in ("eval_accuracy", "eval_f1", "eval_macro_f1", "eval_mcc"))
+                                if k in ("eval_accuracy", "eval_f1", "eval_mcc", "eval_pearson", "eval_spearman"))
             print(f"{stamp()} | INFO | valid | hf | valid on 'valid' subset | {fields} | num_updates "
-                  f"{state.global_step} | best_accuracy {holder['best']:.2f}", flush=True)
+                  f"{state.global_step} | best {holder['best']:.1f}", flush=True)
 
     class ValidateAtEpochEnd(TrainerCallback):
         last_step = -1
@@ -203,14 +217,15 @@ def train_twin(twin, save_dir, result_json):
     holder = {}
     trainer = Trainer(model=twin.model, args=training_arguments(args, save_dir, steps_per_epoch),
                       data_collator=collate(twin.pad_id), train_dataset=twin.datasets["train"],
-                      eval_dataset=twin.datasets["valid"], compute_metrics=compute_metrics_for(twin.num_classes, holder),
+                      eval_dataset=twin.datasets["valid"],
+                      compute_metrics=compute_metrics_for(twin.num_classes, holder, twin.metric, twin.regression),
                       callbacks=callbacks(holder), optimizers=optimizer_and_schedule(twin.model, args))
     holder["trainer"] = trainer
     trainer.remove_callback(PrinterCallback)
     trainer.train()
     state = trainer.state
-    dev = evaluate(trainer, twin.datasets["valid"], twin.num_classes)
-    test = evaluate(trainer, twin.datasets["test"], twin.num_classes) if "test" in twin.datasets else None
+    dev = evaluate(trainer, twin.datasets["valid"], twin.num_classes, twin.regression)
+    test = evaluate(trainer, twin.datasets["test"], twin.num_classes, twin.regression) if "test" in twin.datasets else None
     best = os.path.join(save_dir, "checkpoint_best")
     if state.best_model_checkpoint and os.path.isdir(state.best_model_checkpoint):
         shutil.rmtree(best, ignore_errors=True)

@@ -5,14 +5,14 @@ import torch
 
 from fairseq_plugins.trainable import parameter_report
 
-from ..metrics import classification_metrics
+from ..metrics import task_metrics
 
 HEAD = "sentence_classification_head"
 
 
 @torch.no_grad()
 def predict_split(model, task, split, batch_size=64):
-    """(gold class indices, predicted class indices) over a binarized split, in dataset order."""
+    """(gold, predicted) over a binarized split, in dataset order: class indices, or numbers for regression."""
     task.load_dataset(split)
     dataset = task.dataset(split)
     iterator = task.get_batch_iterator(dataset, max_sentences=batch_size, ignore_invalid_inputs=False).next_epoch_itr(shuffle=False)
@@ -21,14 +21,14 @@ def predict_split(model, task, split, batch_size=64):
         logits = model(**sample["net_input"], features_only=True, classification_head_name=HEAD)[0]
         ids.append(sample["id"])
         gold.append(sample["target"].view(-1))
-        predicted.append(logits.argmax(dim=-1))
+        predicted.append(logits.view(-1).float() if task.cfg.regression_target else logits.argmax(dim=-1))
     order = torch.cat(ids).argsort()
     return torch.cat(gold)[order].tolist(), torch.cat(predicted)[order].tolist()
 
 
 def has_split(data_bin, split):
-    return os.path.isfile(os.path.join(data_bin, "input0", f"{split}.idx")) and \
-        os.path.isfile(os.path.join(data_bin, "label", f"{split}.idx"))
+    labels = [os.path.join(data_bin, "label", f"{split}.{ext}") for ext in ("idx", "label")]
+    return os.path.isfile(os.path.join(data_bin, "input0", f"{split}.idx")) and any(map(os.path.isfile, labels))
 
 
 def evaluate_checkpoint(checkpoint, data_bin, splits=("valid", "test")):
@@ -49,7 +49,7 @@ def evaluate_checkpoint(checkpoint, data_bin, splits=("valid", "test")):
         name = "dev" if split == "valid" else split
         if has_split(data_bin, split):
             gold, predicted = predict_split(model, task, split)
-            results[name] = classification_metrics(gold, predicted, num_classes)
+            results[name] = task_metrics(gold, predicted, num_classes, task.cfg.regression_target)
         else:
             results[name] = None
     report = parameter_report(model, model.trainable_groups)
@@ -73,8 +73,14 @@ def split_labels(data_bin, split):
 
 
 def majority_baseline(data_bin):
-    """The training split's most frequent class and the dev accuracy (percent) of always predicting it."""
+    """The training split's most frequent class and the dev accuracy (percent) of always predicting it;
+    for regression, the training mean, whose predictions correlate with nothing (dev_accuracy None)."""
     from collections import Counter
+
+    if os.path.isfile(os.path.join(data_bin, "label", "train.label")):
+        with open(os.path.join(data_bin, "label", "train.label"), encoding="utf-8") as f:
+            scores = [float(line) for line in f if line.strip()]
+        return {"class": round(sum(scores) / len(scores), 4), "dev_accuracy": None}
 
     labels = lambda split: split_labels(data_bin, split)  # noqa: E731
 

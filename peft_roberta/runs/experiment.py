@@ -26,9 +26,9 @@ from .rows import build_row, describe
 
 SENTENCE_PREDICTION = [
     "--task", "sentence_prediction_bucketed", "--criterion", "sentence_prediction", "--init-token", "0",
-    "--best-checkpoint-metric", "accuracy", "--maximize-best-checkpoint-metric",
     "--no-epoch-checkpoints", "--num-workers", "0", "--log-format", "simple",
 ]
+ACCURACY = ["--best-checkpoint-metric", "accuracy", "--maximize-best-checkpoint-metric"]  # a point of an older plan
 DONE = "training_done.json"  # written when training has ended: a rerun evaluates without training again
 
 
@@ -69,7 +69,7 @@ def pair_separator(point):
 def train_argv(point, init, seed, impl):
     """The fairseq-train options of one run (for the HF twin: the options it mirrors)."""
     argv = [point["data_bin"], "--user-dir", str(paths.PLUGIN_DIR), *SENTENCE_PREDICTION, *pair_separator(point),
-            *point["train_args"], "--num-classes", str(point["num_classes"]),
+            *point.get("task_options", ACCURACY), *point["train_args"], "--num-classes", str(point["num_classes"]),
             "--peft", plugin_method(point["method"]), "--seed", str(seed)]
     processes = (point.get("distributed") or {}).get("processes", 1)
     if impl == "fairseq" and processes == 1:

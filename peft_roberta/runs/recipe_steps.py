@@ -53,16 +53,36 @@ def locate_data(request):
     found = next((c for c in candidates if (c / task.train).is_file()), None)
     if found is None and explicit:
         raise UserError(f"{explicit}: no {task.train} in {' or '.join(map(str, candidates))}")
+    if found is None and not task.fetch:
+        raise UserError(f"no {task.name} data in {' or '.join(map(str, candidates))}: put GLUE's {task.folder} "
+                        "files there, or set GLUE_DIR to the GLUE root (or DATA_DIR to the folder)")
     fetch = "" if found else task.fetch
     found = found or paths.PROJECT_ROOT / "data" / task.folder
     return {"DATA_PATH": str(found), "FETCH": fetch, "TRAIN_PATH": str(found / task.train),
             "DEV_PATH": str(found / task.dev) if task.dev else "", "TEST_PATH": str(found / task.test) if task.test else ""}
 
 
+def glue_tasks_found(environ, caller_dir):
+    """The GLUE tasks whose training file is in GLUE_DIR or a data root, in GLUE's order."""
+    from ..reports.published import GLUE_TASK_ORDER
+    from .tasks import TASKS
+
+    roots = [paths.PROJECT_ROOT / "data" / "glue", paths.shared_dir() / "data" / "glue"]
+    if environ.get("GLUE_DIR"):
+        glue_dir = Path(environ["GLUE_DIR"])
+        roots = [glue_dir if glue_dir.is_absolute() else Path(caller_dir) / glue_dir]
+    found = []
+    for name in GLUE_TASK_ORDER:
+        task = TASKS[name]
+        if any((root / task.folder.split("/", 1)[1] / task.train).is_file() for root in roots):
+            found.append(name)
+    return found
+
+
 def prepare_options(request, max_positions=None):
     """prepare_data.py options of the task beyond files and columns."""
     settings = request.settings({})
-    options = list(request.task.prepare_options)
+    options = request.task.prepare_data_options()
     limit = settings.get("max_positions") or max_positions
     if limit:
         options += ["--max-positions", str(limit)]
@@ -90,7 +110,7 @@ def point_specs(request, model_dir, train_args, model_name, n_train=1000, num_cl
             "recipe": request.recipe, "task": request.task.name, "method": request.method, "model": model_name,
             "model_dir": model_dir, "train_args": list(train_args), "data_bin": data_bin, "num_classes": num_classes,
             "profile": request.profile, "precision": request.precision, "label": label, "config": config,
-            "fairseq_options": options, "distributed": distributed,
+            "task_options": request.task.fairseq_options(), "fairseq_options": options, "distributed": distributed,
             "results": str(request.work_dir / "results" / request.recipe / "runs.jsonl"),
             "checkpoints": str(request.work_dir / "checkpoints" / request.recipe),
         })
@@ -149,7 +169,8 @@ def write_points(request, model_dir, train_args, model_name, data_bin, out_dir):
     """Write one JSON file per grid point into ``out_dir``; returns their paths."""
     n_train, classes, data_digest, sizes = data_facts(data_bin)
     arch_args = shlex.split(train_args)
-    specs = point_specs(request, model_dir or None, arch_args, model_name, n_train, len(classes), str(data_bin))
+    outputs = 1 if request.task.regression else len(classes)
+    specs = point_specs(request, model_dir or None, arch_args, model_name, n_train, outputs, str(data_bin))
     if model_dir:
         from ..model_dir import fingerprint
 
@@ -162,7 +183,7 @@ def write_points(request, model_dir, train_args, model_name, data_bin, out_dir):
     splits = {"dev": {"examples": sizes.get("valid"), "chose": chose,
                       "source": "carved from train" if task.dev_from_train else "dev file",
                       "reported_as_result": task.reports_selection_split},
-              "test": {"examples": sizes["test"], "chose": None} if "test" in sizes else None}
+              "test": {"examples": sizes["test"], "chose": None, "name": task.test_name} if "test" in sizes else None}
     os.makedirs(out_dir, exist_ok=True)
     written = []
     for i, spec in enumerate(specs):

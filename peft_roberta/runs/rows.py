@@ -48,8 +48,7 @@ def build_row(run, trained, command):
         "precision": point["precision"], "point": point["label"], "config": {**point["config"], **fingerprints},
         **metric_fields("dev", dev), **metric_fields("test", results["test"]),
         "splits": point["splits"],
-        "majority_class": majority["class"], "majority_dev_accuracy": round(majority["dev_accuracy"], 4),
-        "at_majority": bool(dev["accuracy"] <= majority["dev_accuracy"] + 1e-9),
+        **at_majority(dev, majority),
         "trainable_params": results["trainable_params"], "total_params": results["total_params"],
         "updates": trained["updates"], "best_updates": results["best_updates"], "world_size": run.world_size,
         "wall_s": trained["train_s"],
@@ -57,6 +56,16 @@ def build_row(run, trained, command):
         "data_bin": point["data_bin"], "save_dir": run.save_dir, "command": command,
         "machine": machine.describe(), "versions": versions(run.impl), "identity": run.identity,
     }
+
+
+def at_majority(dev, majority):
+    """Whether the run is no better than always predicting the training split's majority class (for
+    regression: its mean, which correlates with nothing)."""
+    if majority["dev_accuracy"] is None:
+        return {"majority_class": majority["class"], "majority_dev_accuracy": None,
+                "at_majority": bool(dev["pearson"] <= 0.0)}
+    return {"majority_class": majority["class"], "majority_dev_accuracy": round(majority["dev_accuracy"], 4),
+            "at_majority": bool(dev["accuracy"] <= majority["dev_accuracy"] + 1e-9)}
 
 
 def options_digest(options):
@@ -74,6 +83,12 @@ def _group(run):
 
 
 def describe(row):
+    if row.get("dev_accuracy") is None:  # regression
+        dev = f"dev pearson {row['dev_pearson']:.2f} spearman {row['dev_spearman']:.2f}"
+        test = f"test pearson {row['test_pearson']:.2f}" if row.get("test_pearson") is not None else "no labelled test"
+        flag = " (no better than a constant)" if row["at_majority"] else ""
+        return (f"[{row['recipe']}] {row['impl']} {row['init']} seed {row['seed']}: {dev}{flag} | {test} | "
+                f"{row['updates']:,} updates in {row['wall_s']:.0f} s | {row['trainable_params']:,} trained")
     dev = f"dev acc {row['dev_accuracy']:.2f}"
     for extra in ("dev_f1", "dev_macro_f1"):
         if row.get(extra) is not None and (extra != "dev_macro_f1" or row.get("dev_f1") is None):

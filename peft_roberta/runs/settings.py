@@ -195,6 +195,23 @@ PROFILE_RULES = (  # (profile, task, method, settings)
     ("quick", "cls_books", "*", dict(epochs=3)),
     # your own data (custom.sh): at least 3 epochs and 400 updates, so that a small dataset learns
     ("quick", "custom", "*", dict(epochs=3, min_updates=400)),
+    # GLUE, quick: sized so that SST-2, MRPC, CoLA and STS-B x 3 seeds fit in an hour on 2 CPU cores
+    ("quick", "cola", "*", dict(epochs=3)),
+    ("quick", "stsb", "*", dict(epochs=3, batch=16)),
+    ("quick", "mnli", "*", dict(max_train=32000)),
+    ("quick", "qnli", "*", dict(max_train=32000)),
+    ("quick", "qqp", "*", dict(max_train=32000)),
+    ("quick", "rte", "*", dict(epochs=3, batch=16)),
+    # GLUE, paper: the LoRA paper's RoBERTa-base settings per task (r 8, alpha 8 on q and v, 6% warmup,
+    # weight decay 0.1, 512 positions): batch, epochs, learning rate
+    ("paper", "mnli", "lora", dict(batch=16, epochs=30, lr=5e-4)),
+    ("paper", "sst2", "lora", dict(batch=16, epochs=60, lr=5e-4)),
+    ("paper", "mrpc", "lora", dict(batch=16, epochs=30, lr=4e-4)),
+    ("paper", "cola", "lora", dict(batch=32, epochs=80, lr=4e-4)),
+    ("paper", "qnli", "lora", dict(batch=32, epochs=25, lr=4e-4)),
+    ("paper", "qqp", "lora", dict(batch=16, epochs=25, lr=5e-4)),
+    ("paper", "rte", "lora", dict(batch=32, epochs=80, lr=5e-4)),
+    ("paper", "stsb", "lora", dict(batch=16, epochs=40, lr=4e-4)),
 )
 
 

@@ -32,9 +32,9 @@ def prepare_task(task_name, model_dir, work_dir, max_train=None, workers=2, log=
         inputs["test"] = folder / task.test
     name = task_name + (f"-{max_train}" if max_train else "")
     out_dir = Path(work_dir) / "data-bin" / f"{name}.{tokenizer.name}"
-    request = Request(inputs=inputs, columns=Columns(task.text_columns, task.label_column), tokenizer=tokenizer,
-                      dictionary=dictionary, dictionary_option="--model-dir", out_dir=out_dir, max_train=max_train,
-                      strip_html="--strip-html" in task.prepare_options, workers=workers,
-                      dev_from_train=task.dev_from_train)
+    request = Request(inputs=inputs, columns=Columns(task.text_columns, task.label_column, task.header),
+                      tokenizer=tokenizer, dictionary=dictionary, dictionary_option="--model-dir", out_dir=out_dir,
+                      max_train=max_train, strip_html="--strip-html" in task.prepare_options, workers=workers,
+                      dev_from_train=task.dev_from_train, regression=task.regression, label_range=task.label_range)
     prepare(request, log=log)
     return out_dir
