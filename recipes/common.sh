@@ -1,7 +1,8 @@
 # Shared steps of every recipe. A recipe sets its parameters, sources this file and calls run_recipe.
 #
 # Options every recipe takes from the environment:
-#   METHOD    lora | bitfit | adapter | ia3 | full          (each recipe has its own default)
+#   METHOD    lora | dora | rslora | bitfit | adapter | parallel | ia3 | prefix | mam | full
+#             (each recipe has its own default; peft_roberta/runs/settings.py RECIPE_METHODS)
 #   MODEL     minilm (default) | roberta.base | roberta.large | bert-tiny | a model or HF directory
 #   INITS     "pretrained random" (default): the pretrained weights and their random-init twin
 #   SEEDS     "1 2 3" (default)
@@ -20,6 +21,8 @@
 #   DATA_DIR  folder with the dataset's files (GLUE tasks also read GLUE_DIR, the GLUE root)
 #   WORKERS   processes for tokenizing and binarizing (default 2)
 #   WORK_DIR  where data-bin/, checkpoints/ and results/ go (default: the project folder)
+#   TENSORBOARD  a folder: every run (and its HF twin) logs to TENSORBOARD/<recipe>/<run> for
+#             `tensorboard --logdir`; not part of a run's identity
 # Relative paths are taken from the folder the recipe was started in. Every hyper-parameter can be
 # set too (LR=5e-4 MAX_TRAIN=2000 ...): `python scripts/recipe_plan.py settings` lists them all.
 #

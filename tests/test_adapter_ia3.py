@@ -146,7 +146,7 @@ def test_optimizer_step_moves_only_trained_parameters(corpus, batch, method_args
 
 
 @pytest.mark.parametrize("option,value", [
-    ("--adapter-dim", "0"), ("--adapter-activation", "tanh"), ("--adapter-type", "parallel"),
+    ("--adapter-dim", "0"), ("--adapter-activation", "tanh"), ("--adapter-type", "serial"),
     ("--ia3-targets", "k_proj,keys"), ("--ia3-feedforward", "ffn"),
 ])
 def test_bad_option_values_are_refused_by_the_parser(corpus, capsys, option, value):

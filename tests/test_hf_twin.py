@@ -20,8 +20,11 @@ LOCKSTEP = ["--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--adam-eps", "
             "--max-update", "100", "--batch-size", "16", "--dropout", "0", "--attention-dropout", "0",
             "--required-batch-size-multiple", "1", "--seed", "3", "--cpu"]
 METHODS = {"lora": ["--peft", "lora", "--lora-r", "4", "--lora-alpha", "8"], "bitfit": ["--peft", "bitfit"],
-           "ia3": ["--peft", "ia3"], "none": ["--peft", "none"]}
-LEARNING_RATES = {"lora": "3e-3", "bitfit": "3e-3", "ia3": "1e-2", "none": "1e-3"}
+           "ia3": ["--peft", "ia3"], "none": ["--peft", "none"],
+           "dora": ["--peft", "lora", "--lora-r", "4", "--lora-alpha", "8", "--lora-dora", "--lora-targets",
+                    "q_proj,fc1"],
+           "rslora": ["--peft", "lora", "--lora-r", "4", "--lora-alpha", "8", "--lora-rslora"]}
+LEARNING_RATES = {"lora": "3e-3", "bitfit": "3e-3", "ia3": "1e-2", "none": "1e-3", "dora": "3e-3", "rslora": "1e-3"}
 
 
 def argv_of(corpus, method, *extra):

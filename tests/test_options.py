@@ -1,6 +1,7 @@
 """Every plugin option is declared once and reaches everything derived from it: fairseq's parser and
 defaults, the HuggingFace twin (or a stated reason why not), the export, and the recipes' settings.
 The tests walk the declarations; nothing is listed by hand."""
+import re
 import subprocess
 import sys
 
@@ -42,6 +43,10 @@ def method_of(option):
     return OWNER[option.name] or "lora"
 
 
+# options that only act together with another one (a value alone is refused)
+COMPANIONS = {"prefix_hidden_size": ["--prefix-projection"], "mam_prefix_hidden_size": ["--mam-prefix-projection"]}
+
+
 def test_every_option_is_declared_once_with_a_twin_or_a_reason():
     from peft_roberta.hf.methods import TARGETS
 
@@ -60,7 +65,7 @@ def test_every_option_reaches_fairseq_with_its_default_and_a_set_value(corpus, o
     assert getattr(default_cfg.model, option.name) == option.default
     value = other_value(option)
     _, _, cfg = build_model(corpus["finetune_bin"], "--arch", "roberta_peft", *TINY_SHAPE, *args,
-                            *option.as_argv(value))
+                            *COMPANIONS.get(option.name, []), *option.as_argv(value))
     assert getattr(cfg.model, option.name) == (option.parse(str(value)) if option.parse else value)
 
 
@@ -90,12 +95,13 @@ def test_every_option_with_a_twin_changes_what_its_declaration_names(corpus, opt
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_twin_methods(corpus, method):
     from peft_roberta.errors import UserError
+    from peft_roberta.hf.methods import NO_TWIN
 
-    if method == "adapter":
-        no_twin = [o for o in METHODS["adapter"].options if o.no_twin]
-        assert no_twin == list(METHODS["adapter"].options)
-        with pytest.raises(UserError, match="no Houlsby/Pfeiffer bottleneck adapter"):
-            twin_description(corpus, "--peft", "adapter")
+    if method in NO_TWIN:  # adapter, prefix, mam: every option says why, the twin refuses the method
+        no_twin = [o for o in METHODS[method].options if o.no_twin]
+        assert no_twin == list(METHODS[method].options)
+        with pytest.raises(UserError, match=re.escape(f"--peft {method}: {NO_TWIN[method]}")):
+            twin_description(corpus, "--peft", method)
         return
     twin = twin_description(corpus, "--peft", method)
     assert twin.description["method"] == method and twin.start_logit_difference < 1e-4
@@ -127,6 +133,11 @@ def test_every_recipe_variable_is_a_recipe_setting_with_the_plugins_check():
         if option.parse is not None and option.parse not in (str, float):
             with pytest.raises(UserError, match=option.recipe_variable):
                 setting.check("-1,,nonsense", f"{option.recipe_variable}=-1,,nonsense")
+        if option.parse is None:  # a switch: LORA_DORA=1 turns it on, and it reaches fairseq as the bare flag
+            assert setting.check("1", option.recipe_variable) is True and setting.check("0", "x") is False
+            assert option.as_argv(setting.check("true", "x")) == [option.flag]
+            with pytest.raises(UserError, match=option.recipe_variable):
+                setting.check("maybe", f"{option.recipe_variable}=maybe")
 
 
 @pytest.mark.parametrize("argv,message", [

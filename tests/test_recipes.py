@@ -62,6 +62,18 @@ def test_rerun_skips_finished_runs_and_reuses_the_data(sst2):
     assert len(rows(work_dir, "sst2_lora")) == 2
 
 
+def test_tensorboard_logs_every_run_and_is_not_part_of_its_identity(sst2, tmp_path):
+    work_dir, _ = sst2
+    board = tmp_path / "board"
+    again = run_recipe("sst2_lora.sh", work_dir, TENSORBOARD=str(board))
+    assert again.stdout.count("already in") == 2  # logging somewhere else is the same run
+    run_recipe("sst2_lora.sh", work_dir, TENSORBOARD=str(board), INITS="random", SEEDS="5", BASELINE="hf")
+    logs = list((board / "sst2_lora").rglob("events.out.tfevents.*"))
+    runs = {path.relative_to(board / "sst2_lora").parts[0] for path in logs}
+    assert {run.split(".")[0] for run in runs} == {"fairseq", "hf"}
+    assert all(".random.seed5." in run for run in runs)
+
+
 def test_a_changed_input_rebuilds_the_data(sst2, tmp_path):
     work_dir, _ = sst2
     data = tmp_path / "SST-2"

@@ -13,6 +13,15 @@ Work it avoids (the same results, less time):
   - for sentence classification, whose head reads position 0 only, the last layer computes
     queries, attention output, feed-forward and LayerNorms for position 0 alone (keys and values
     still come from every position).
+
+Two places where a PEFT method adds a module instead of wrapping a Linear, both empty by default:
+  - ``SelfAttention.prefix`` (prefix tuning): a module returning extra keys and values (P x C each)
+    that every query attends to, before the sequence's own; they are not query positions, so the
+    output keeps the sequence's length, padding still masks the sequence's padded keys only, and
+    the last layer's position-0-only path attends to them as well;
+  - ``PeftEncoderLayer.ffn_parallel`` (parallel adapter): a module beside the feed-forward block,
+    reading the block's input; its output is added to the block's output (before dropout and the
+    residual add).
 """
 import torch
 import torch.nn as nn
@@ -75,6 +84,7 @@ class SelfAttention(nn.Module):
         self.v_proj = nn.Linear(embed_dim, embed_dim)
         self.out_proj = nn.Linear(embed_dim, embed_dim)
         self.fused = FusedLinears()
+        self.prefix = None  # prefix tuning: a module giving (keys, values), each P x embed_dim
 
     def forward(self, query, key=None, value=None, key_padding_mask=None, need_weights=False,
                 attn_mask=None, **unused):
@@ -97,8 +107,15 @@ class SelfAttention(nn.Module):
         mask = None
         if key_padding_mask is not None:
             mask = ~key_padding_mask.bool()[:, None, None, :]
+        extra = 0
+        if self.prefix is not None:  # extra keys and values in front of the sequence's, never masked
+            prefix_k, prefix_v = self.prefix()
+            extra, batch = prefix_k.shape[0], k.shape[0]
+            k = torch.cat([prefix_k.to(k.dtype).expand(batch, -1, -1), k], dim=1)
+            v = torch.cat([prefix_v.to(v.dtype).expand(batch, -1, -1), v], dim=1)
+            mask = None if mask is None else F.pad(mask, (extra, 0), value=True)
         if attn_mask is not None:  # fairseq's additive (time, time) mask
-            additive = attn_mask.to(q.dtype)[: q.shape[1]]
+            additive = F.pad(attn_mask.to(q.dtype)[: q.shape[1]], (extra, 0))
             mask = additive if mask is None else additive.masked_fill(~mask, float("-inf"))
         out = F.scaled_dot_product_attention(
             self._heads(q), self._heads(k), self._heads(v), attn_mask=mask,
@@ -132,6 +149,10 @@ def dropout(module, x):
 class PeftEncoderLayer(TransformerEncoderLayerBase):
     """fairseq's post-/pre-norm encoder layer, with :class:`SelfAttention` and a batch-first path."""
 
+    def __init__(self, cfg, return_fc=False):
+        super().__init__(cfg, return_fc=return_fc)
+        self.ffn_parallel = None  # a module beside the feed-forward block (parallel adapter)
+
     def build_self_attention(self, embed_dim, cfg):
         return SelfAttention(embed_dim, cfg.encoder.attention_heads, dropout=cfg.attention_dropout)
 
@@ -148,8 +169,10 @@ class PeftEncoderLayer(TransformerEncoderLayerBase):
             x = self.self_attn_layer_norm(x)
         residual = x
         h = self.final_layer_norm(x) if self.normalize_before else x
-        h = self.fc2(dropout(self.activation_dropout_module, self.activation_fn(self.fc1(h))))
-        x = residual + dropout(self.dropout_module, h)
+        out = self.fc2(dropout(self.activation_dropout_module, self.activation_fn(self.fc1(h))))
+        if self.ffn_parallel is not None:
+            out = out + self.ffn_parallel(h)
+        x = residual + dropout(self.dropout_module, out)
         if not self.normalize_before:
             x = self.final_layer_norm(x)
         return x

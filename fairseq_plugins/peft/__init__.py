@@ -5,8 +5,10 @@ from .bitfit import BitFit
 from .full import FullFineTuning
 from .ia3 import IA3
 from .lora import Lora, LoraLinear
+from .mam import Mam
+from .prefix import PrefixTuning
 
-METHODS = {method.name: method for method in (FullFineTuning, Lora, BitFit, Adapter, IA3)}
+METHODS = {method.name: method for method in (FullFineTuning, Lora, BitFit, Adapter, IA3, PrefixTuning, Mam)}
 
 
 def build_method(args) -> PeftMethod:

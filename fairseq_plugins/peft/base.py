@@ -7,6 +7,10 @@ A method is one class in one file, always with the same four parts:
   - ``merge(model)`` / ``unmerge(model)``: fold its parameters into the base weights, where it can.
 Parameters a method adds carry one of its ``param_prefixes`` in their names, so checkpoints can
 tell them apart from the base model's. A new method is one file plus one entry in ``peft/__init__.py``.
+
+A switch (a flag option) turns on a variant of the method that declares it (``--lora-dora``); given
+with another ``--peft`` it would do nothing, so building the method refuses it (:class:`OptionError`,
+one line in fairseq-train). Valued options of other methods are left alone, as they always were.
 """
 from ..modules.encoder import encoder_layers
 from ..options import OptionError, parse_layers
@@ -32,6 +36,18 @@ class PeftMethod:
 
     def __init__(self, args):
         self.layers = parse_layers(getattr(args, "peft_layers", "all"))
+        self.refuse_foreign_switches(args)
+
+    def refuse_foreign_switches(self, args):
+        """An OptionError for a flag of another method that is on (``--lora-dora`` with ``--peft bitfit``)."""
+        from . import METHODS  # the registry imports this module
+
+        own = {option.name for option in self.options}
+        for method, cls in METHODS.items():
+            for option in cls.options:
+                if method != self.name and option.name not in own and option.parse is None \
+                        and getattr(args, option.name, None):
+                    raise OptionError(f"{option.flag} only acts with --peft {method} (here --peft {self.name})")
 
     @classmethod
     def add_args(cls, parser):

@@ -17,4 +17,7 @@ DIFFERENCES = (
     "token types: BERT's token-type rows are zero and frozen in the twin (fairseq's RoBERTa has none; a "
     "conversion folds BERT's row 0 into the positions)",
     "DistilBERT only: its head applies ReLU where fairseq's applies tanh",
+    "checkpoint choice on the dev loss (fairseq's default --best-checkpoint-metric; the recipes choose on "
+    "the task's metric): HF compares its mean natural-log loss unrounded, fairseq its base-2 loss rounded "
+    "to 3 decimals, so near-ties may go different ways",
 )

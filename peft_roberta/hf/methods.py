@@ -1,4 +1,5 @@
-"""The PEFT method of a fairseq run, applied to its HuggingFace twin: peft's LoRA and IA3, BitFit and
+"""The PEFT method of a fairseq run, applied to its HuggingFace twin: peft's LoRA (with its DoRA and rsLoRA
+variants, ``use_dora`` / ``use_rslora``) and IA3, BitFit and
 full fine-tuning by ``requires_grad``, the head policy; every plugin option lands where its
 declaration's ``hf`` says (:data:`TARGETS`), which :func:`apply_method` reports in its description.
 
@@ -16,9 +17,17 @@ from .family import HEADS, layer_module_names, layers_path
 # what each plugin option becomes in the twin (Option.hf), as the keys of apply_method's description
 TARGETS = ("method", "target layers", "trainable parameters", "initial weights", "config.layer_norm_eps",
            "TrainingArguments.bf16", "LoraConfig.r", "LoraConfig.lora_alpha", "LoraConfig.lora_dropout",
-           "LoraConfig.target_modules", "IA3Config.target_modules", "IA3Config.feedforward_modules")
-NO_TWIN = {"adapter": "peft has no Houlsby/Pfeiffer bottleneck adapter for encoder classifiers; the twin "
-                      "covers lora, bitfit, ia3 and none (full fine-tuning)"}
+           "LoraConfig.target_modules", "LoraConfig.use_dora", "LoraConfig.use_rslora", "IA3Config.target_modules",
+           "IA3Config.feedforward_modules")
+COVERED = "the twin covers lora (with DoRA and rsLoRA), bitfit, ia3 and none (full fine-tuning)"
+NO_TWIN = {
+    "adapter": "peft has no Houlsby/Pfeiffer bottleneck adapter for encoder classifiers (nor He et al.'s parallel "
+               "adapter); " + COVERED,
+    "prefix": "peft 0.21's prefix tuning passes the prefixes as past_key_values, which transformers 5's BERT and "
+              "RoBERTa classifiers no longer accept; " + COVERED,
+    "mam": "peft has no parallel adapter, and its prefix tuning no longer runs on transformers 5's BERT and "
+           "RoBERTa classifiers; " + COVERED,
+}
 LAYER_NORMS = ("self_attn_layer_norm", "final_layer_norm")
 # the head goes through peft's modules_to_save so that a PEFT checkpoint holds it (names peft matches
 # as suffixes of module names; BERT's "pooler.dense", not "pooler": peft cannot merge a wrapped module
@@ -101,10 +110,13 @@ def apply_method(model, family, args):
 
         config = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
                             target_modules=target_pattern(family, split_list(args.lora_targets), layers),
+                            use_dora=bool(getattr(args, "lora_dora", False)),
+                            use_rslora=bool(getattr(args, "lora_rslora", False)),
                             task_type=TaskType.SEQ_CLS, modules_to_save=save)
         model = get_peft_model(model, config)
         description.update({f"LoraConfig.{k}": getattr(config, k) for k in ("r", "lora_alpha", "lora_dropout",
-                                                                             "target_modules")})
+                                                                             "target_modules", "use_dora",
+                                                                             "use_rslora")})
     elif method == "ia3":
         from peft import IA3Config, TaskType, get_peft_model
 

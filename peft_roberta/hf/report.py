@@ -4,9 +4,9 @@ import shlex
 from .. import machine, paths
 from ..analysis.tables import markdown_rows
 from ..runs.plan import fairseq_options
-from ..runs.settings import profile_defaults
+from ..runs.settings import RECIPE_METHODS, profile_defaults
 
-METHOD_OF = {"lora": "lora", "bitfit": "bitfit", "ia3": "ia3", "full": "full"}
+TWIN_METHODS = ("lora", "dora", "rslora", "bitfit", "ia3", "full")  # the recipe methods peft has a twin of
 DATA_SIZE = 4000  # SST-2 training sentences prepared for the check (more than 100 batches of 32)
 
 
@@ -14,7 +14,8 @@ def lockstep_argv(method, model_dir, data_bin, batch_size, train_args, num_class
     """The fairseq-train command line of a quick-profile SST-2 run of ``method``, dropout off, fp32."""
     from ..runs.experiment import train_argv
 
-    settings = {**profile_defaults("quick", "sst2", method), "dropout": 0.0, "batch": batch_size, "max_train": None}
+    settings = {**profile_defaults("quick", "sst2", method), **RECIPE_METHODS[method][1], "dropout": 0.0,
+                "batch": batch_size, "max_train": None}
     options, _ = fairseq_options(settings, method, DATA_SIZE, "fp32")
     point = {"data_bin": str(data_bin), "model_dir": model_dir, "train_args": train_args, "num_classes": num_classes,
              "method": method, "fairseq_options": options, "distributed": {"processes": 1}, "config": settings}
@@ -34,9 +35,9 @@ def run_lockstep(model, methods, updates, batch_size, work_dir=None):
     classes = json.loads((data_bin / "labels.json").read_text())["classes"]
     results = []
     for method in methods:
-        argv = lockstep_argv(METHOD_OF[method], model_dir, data_bin, batch_size, train_args(model_dir), len(classes))
+        argv = lockstep_argv(method, model_dir, data_bin, batch_size, train_args(model_dir), len(classes))
         result = lockstep(argv, model_dir, updates)
-        result["argv"] = shlex.join(argv)
+        result.update(method=method, argv=shlex.join(argv))
         results.append(result)
         print(f"{method}: loss {result['first_loss']:.4f} -> {result['last_loss']:.4f}, largest relative loss gap "
               f"{result['max_relative_loss_gap']:.2e}, largest parameter gap {result['max_parameter_gap']:.2e}",

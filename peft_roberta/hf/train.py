@@ -67,8 +67,7 @@ def build_twin(argv, model_dir):
     if os.path.isfile(os.path.join(cfg.task.data, "input0", "test.idx")):
         datasets["test"] = TwinExamples(task, "test", ids)
     difference = start_difference(fs_model, model, task, datasets["valid"], pad_id)
-    fs_trained = sum(p.numel() for n, p in fs_model.named_parameters()
-                     if p.requires_grad and not n.startswith("encoder.lm_head."))
+    fs_trained = fairseq_trained_count(fs_model, model, family)
     trainable, _ = count_parameters(model)
     if trainable != fs_trained:
         raise UserError(f"the twin trains {trainable:,} parameters, the fairseq run {fs_trained:,}: "
@@ -78,6 +77,21 @@ def build_twin(argv, model_dir):
     return Twin(model=model, family=family, args=args, datasets=datasets, ids=ids, pad_id=pad_id,
                 description=description, num_classes=num_classes, metric=cfg.checkpoint.best_checkpoint_metric,
                 regression=regression, start_logit_difference=difference)
+
+
+def fairseq_trained_count(fs_model, hf_model, family):
+    """Parameters the fairseq run trains that have a twin: its LM head (unused by classification) and
+    the position rows before HF's first (the padding offset, never looked up) are left out."""
+    positions = fs_model.encoder.sentence_encoder.embed_positions.weight
+    hf_rows = next(p.shape[0] for n, p in hf_model.named_parameters()
+                   if n.endswith("embeddings.position_embeddings.weight"))
+    twin_rows = min(hf_rows, len(positions) - families.POSITION_OFFSET[family])
+    count = 0
+    for name, param in fs_model.named_parameters():
+        if not param.requires_grad or name.startswith("encoder.lm_head."):
+            continue
+        count += twin_rows * param.shape[1] if param is positions else param.numel()
+    return count
 
 
 @torch.no_grad()
@@ -128,13 +142,20 @@ def training_arguments(args, save_dir, steps_per_epoch):
         per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=args.batch_size_valid or args.batch_size,
         gradient_accumulation_steps=args.update_freq[0], max_steps=max_steps,
         num_train_epochs=args.max_epoch if max_steps < 0 else 1, max_grad_norm=args.clip_norm,
-        eval_strategy=strategy, save_strategy=strategy, load_best_model_at_end=True, metric_for_best_model="selection",
-        greater_is_better=True, save_total_limit=1, save_only_model=True, logging_strategy="steps",
+        eval_strategy=strategy, save_strategy=strategy, load_best_model_at_end=True,
+        # fairseq's default --best-checkpoint-metric is the dev loss (lowest wins); a task metric
+        # (accuracy, mcc, ...) is compared as fairseq compares it (``selection``)
+        metric_for_best_model="loss" if args.best_checkpoint_metric == "loss" else "selection",
+        greater_is_better=args.best_checkpoint_metric != "loss",
+        save_total_limit=1, save_only_model=True, logging_strategy="steps",
         logging_steps=max(1, args.log_interval), report_to=[], disable_tqdm=True, dataloader_num_workers=0,
         remove_unused_columns=False, label_names=["labels"], use_cpu=not cuda, fp16=bool(args.fp16) and cuda,
         bf16=(bool(args.bf16) and cuda) or bool(args.autocast_bf16))
     if every > 0:
         kwargs.update(eval_steps=every, save_steps=every)
+    if getattr(args, "tensorboard_logdir", None):  # the run's --tensorboard-logdir: the twin logs there too
+        kwargs.update(report_to=["tensorboard"])
+        os.environ["TENSORBOARD_LOGGING_DIR"] = args.tensorboard_logdir  # transformers 5 reads it from there
     return TrainingArguments(**kwargs)
 
 
@@ -154,6 +175,8 @@ def compute_metrics_for(num_classes, holder, metric="accuracy", regression=False
         metrics = task_metrics(np.asarray(prediction.label_ids), predictions(prediction.predictions, regression),
                                num_classes, regression)
         step = holder["trainer"].state.global_step if "trainer" in holder else 0
+        if metric not in metrics:  # the dev loss: Trainer compares its own eval_loss
+            return metrics
         return {**metrics, "selection": round(metrics[metric], 1) + TIE_BREAK_PER_UPDATE * step}
 
     return compute
@@ -184,7 +207,10 @@ def callbacks(holder):
 
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):
             metrics = metrics or {}
-            holder["best"] = max(holder.get("best", -math.inf), metrics.get("eval_selection", -math.inf))
+            if "eval_selection" in metrics:
+                holder["best"] = max(holder.get("best", -math.inf), metrics["eval_selection"])
+            else:
+                holder["best"] = min(holder.get("best", math.inf), metrics.get("eval_loss", math.inf))
             fields = " | ".join(f"{k[5:]} {v:.2f}" for k, v in metrics.items()
                                 if k in ("eval_accuracy", "eval_f1", "eval_mcc", "eval_pearson", "eval_spearman"))
             print(f"{stamp()} | INFO | valid | hf | valid on 'valid' subset | {fields} | num_updates "

@@ -2,8 +2,9 @@
 
 :func:`fairseq_start` builds the fairseq model as fairseq-train does before its first update (the
 same seeding, task, model, checkpoint loading): the pretrained weights (or the random init), the
-new classification head and the method's new parameters (LoRA's A, IA3's vectors) exactly as the
-fairseq run starts with them. :func:`copy_base` and :func:`copy_method` put them into the HF model.
+new classification head and the method's new parameters (LoRA's A, DoRA's magnitudes, IA3's
+vectors) exactly as the fairseq run starts with them. :func:`copy_base` and :func:`copy_method` put
+them into the HF model.
 """
 import shutil
 import tempfile
@@ -85,7 +86,7 @@ def copy_base(fs_model, hf_model, family, ids):
 
 @torch.no_grad()
 def copy_method(fs_model, peft_model, family):
-    """LoRA's A and B and IA3's vectors of ``fs_model`` into peft's modules of ``peft_model``."""
+    """LoRA's A and B, DoRA's magnitudes and IA3's vectors of ``fs_model`` into peft's modules of ``peft_model``."""
     reverse = {fs: hf for hf, fs in FAMILIES[family]["layer_map"].items()}
     base = peft_model.get_base_model()
     copied = 0
@@ -97,6 +98,8 @@ def copy_method(fs_model, peft_model, family):
         module = base.get_submodule(f"{layers_path(family)}.{index}.{reverse[path]}")
         if kind in ("lora_A", "lora_B"):
             target = getattr(module, kind)["default"].weight
+        elif kind == "lora_magnitude":
+            target = module.lora_magnitude_vector["default"].weight
         else:
             target = module.ia3_l["default"]
         target.copy_(value.view_as(target))

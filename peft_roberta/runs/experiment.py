@@ -92,6 +92,8 @@ def prepare(point, init, seed, impl) -> Run:
     identity = ids.identity(impl, init, options, point["data_fingerprint"], point["model_fingerprint"])
     run_id = ids.run_id(identity)
     save_dir = os.path.join(point["checkpoints"], f"{impl}.{init}.seed{seed}.{run_id}")
+    if point.get("tensorboard"):  # where logs go is not part of the identity (identity.NOT_SHAPING)
+        argv = argv + ["--tensorboard-logdir", os.path.join(point["tensorboard"], f"{impl}.{init}.seed{seed}.{run_id}")]
     return Run(point, init, seed, impl, argv, identity, run_id, save_dir)
 
 

@@ -47,6 +47,7 @@ class Request:
     workers: int = 2
     data_dir: Optional[Path] = None
     glue_dir: Optional[Path] = None
+    tensorboard: Optional[Path] = None  # TENSORBOARD=DIR: each run logs to DIR/<recipe>/<run> (fairseq and twin)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -192,6 +193,10 @@ def read_request(recipe, task, method, model, inits, seeds, grid, settings, call
         work_dir=_absolute(environ.get("WORK_DIR") or str(paths.PROJECT_ROOT), caller_dir),
         workers=_integer(environ, "WORKERS", 2),
     )
+    if environ.get("TENSORBOARD"):
+        request.tensorboard = _absolute(environ["TENSORBOARD"], caller_dir)
+        if request.tensorboard.exists() and not request.tensorboard.is_dir():
+            raise UserError(f"TENSORBOARD={environ['TENSORBOARD']}: exists and is not a directory")
     for name in ("DATA_DIR", "GLUE_DIR"):
         if environ.get(name):
             folder = _absolute(environ[name], caller_dir)

@@ -113,6 +113,7 @@ def point_specs(request, model_dir, train_args, model_name, n_train=1000, num_cl
             "task_options": request.task.fairseq_options(), "fairseq_options": options, "distributed": distributed,
             "results": str(request.work_dir / "results" / request.recipe / "runs.jsonl"),
             "checkpoints": str(request.work_dir / "checkpoints" / request.recipe),
+            "tensorboard": str(request.tensorboard / request.recipe) if request.tensorboard else None,
         })
     for spec in specs:  # fairseq's own parser, with the plugin: a bad option is one line, before any work
         parse_train_args(train_argv(spec, "random", 1, "fairseq") + ["--save-dir", "unused"])

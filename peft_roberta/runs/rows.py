@@ -54,7 +54,8 @@ def build_row(run, trained, command):
         "wall_s": trained["train_s"],
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
         "data_bin": point["data_bin"], "save_dir": run.save_dir, "command": command,
-        "machine": machine.describe(), "versions": versions(run.impl), "identity": run.identity,
+        "machine": machine.describe(), "date": machine.today(), "versions": versions(run.impl),
+        "identity": run.identity,
     }
 
 

@@ -119,10 +119,23 @@ def _plugin_settings():
     for option in options:
         if option.recipe_variable is None:
             continue
-        parse = option.parse if option.choices is None else _choice(option.parse, option.choices)
+        if option.parse is None:  # a switch: LORA_DORA=1 turns it on
+            parse = switch
+        else:
+            parse = option.parse if option.choices is None else _choice(option.parse, option.choices)
         settings.append(Setting(option.recipe_variable.lower(), parse, option.help, method=owner[option.name],
                                 option=option, variable=option.recipe_variable, default=option.default))
     return tuple(settings)
+
+
+def switch(text):
+    """A recipe variable for an on/off option: 1/true/yes/on or 0/false/no/off."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{text!r}: give 1 or 0")
 
 
 def _choice(parse, choices):
@@ -143,6 +156,11 @@ RECIPE_METHODS = {
     "adapter": ("adapter", {}),
     "ia3": ("ia3", {}),
     "full": ("none", {}),
+    "dora": ("lora", {"lora_dora": True}),
+    "rslora": ("lora", {"lora_rslora": True}),
+    "prefix": ("prefix", {}),
+    "parallel": ("adapter", {"adapter_type": "parallel"}),
+    "mam": ("mam", {}),
 }
 
 
@@ -173,11 +191,23 @@ PROFILE_RULES = (  # (profile, task, method, settings)
     ("quick", "*", "adapter", dict(lr=1e-3)),
     ("quick", "*", "ia3", dict(lr=5e-3)),
     ("quick", "*", "full", dict(lr=5e-5)),
+    ("quick", "*", "dora", dict(lr=2e-3)),  # LoRA's: a fresh DoRA moves as LoRA does, plus its magnitudes
+    ("quick", "*", "rslora", dict(lr=7e-4)),  # LoRA's step: its scale alpha/sqrt(r) is sqrt(8) times alpha/r at r 8
+    ("quick", "*", "prefix", dict(lr=1e-2)),  # the prefixes are N(0, 1) vectors, not small weight changes
+    ("quick", "*", "parallel", dict(lr=1e-3)),  # the adapter's, with He et al.'s scaling 4 (below)
+    ("quick", "*", "mam", dict(lr=2e-3)),  # between the prefixes' 1e-2 and the large parallel adapter's 1e-3
+    ("*", "*", "parallel", dict(adapter_scaling=4.0)),  # He et al.'s scaled parallel adapter
     ("paper", "*", "lora", dict(lr=5e-4, batch=16, epochs=60, lora_alpha=8, weight_decay=0.1)),  # LoRA paper
     ("paper", "*", "bitfit", dict(lr=1e-3, batch=8, epochs=16)),  # BitFit's code
     ("paper", "*", "adapter", dict(lr=9e-5, batch=16, epochs=70, warmup_updates=70, dropout=0.3)),  # report 004
     ("paper", "*", "ia3", dict(lr=3e-3, batch=16, epochs=10)),  # report 003's 10 epochs
     ("paper", "*", "full", dict(lr=1e-5, batch=32, epochs=10, weight_decay=0.1)),  # fairseq's GLUE recipe
+    ("paper", "*", "dora", dict(lr=5e-4, batch=16, epochs=60, lora_alpha=8, weight_decay=0.1)),  # LoRA paper's
+    ("paper", "*", "rslora", dict(lr=2e-4, batch=16, epochs=60, lora_alpha=8, weight_decay=0.1)),  # its lr / sqrt(8)
+    # no setting of these papers for RoBERTa classification here: the quick learning rate for 10 epochs
+    ("paper", "*", "prefix", dict(lr=1e-2, batch=32, epochs=10)),
+    ("paper", "*", "parallel", dict(lr=1e-3, batch=32, epochs=10)),
+    ("paper", "*", "mam", dict(lr=2e-3, batch=32, epochs=10)),
     ("paper", "*", "*", dict(validations=1)),  # validate at the end of every epoch
     ("quick", "sst2", "*", dict(max_train=32000)),
     ("quick", "imdb", "*", dict(max_train=2000, max_positions=128)),

@@ -1,0 +1,160 @@
+"""The results the README and docs/ quote, computed from the recipes' ``runs.jsonl`` files.
+
+Each section reads one recipe's results (where they exist) and renders a table from them; the README
+gets one short table whose every cell is computed here too. Every table names the command that
+produced its rows and the machine, model, precision and date they record.
+"""
+from pathlib import Path
+
+import pandas as pd
+
+from .load import InputError, load_runs
+from .stats import ALPHA, describe, equivalence, welch
+from .tables import markdown_rows, mean_std
+
+TWIN_MARGIN = 1.0  # points: "the twin and the run agree" means their means lie within this of each other
+METHOD_ORDER = ("full", "lora", "dora", "rslora", "adapter", "parallel", "ia3", "bitfit", "prefix", "mam")
+
+
+def read(work_dir, recipe):
+    """The rows of ``results/<recipe>/runs.jsonl``, or None when the recipe has not run here."""
+    path = Path(work_dir) / "results" / recipe / "runs.jsonl"
+    if not path.is_file():
+        return None
+    try:
+        return load_runs([path], warn=lambda message: None)
+    except InputError:
+        return None
+
+
+def provenance(rows, command):
+    """One line: the command, and the machine, model, precision and dates the rows record."""
+    def values(column):
+        return ", ".join(sorted({str(v) for v in rows[column].dropna()})) if column in rows else "?"
+
+    return (f"`{command}`: {len(rows)} runs on {values('machine')}; model {values('model')}, profile "
+            f"{values('profile')}, precision {values('precision')}; {values('date')}.")
+
+
+def stat(values, digits=2):
+    s = describe(list(values))
+    return mean_std(s["mean"], s["std"], s["n"], digits)
+
+
+def pretrained_vs_random(rows, metric="dev_accuracy"):
+    """(table, Welch result): per init, mean ± std of the metric; Welch's p between the two."""
+    body, sides = [], {}
+    for init in ("pretrained", "random"):
+        part = rows[(rows["init"] == init) & (rows["impl"] == "fairseq")]
+        if part.empty:
+            continue
+        sides[init] = part[metric].dropna().tolist()
+        body.append([init, part["precision"].iloc[0], stat(part[metric]), stat(part.get("dev_f1", part[metric])),
+                     stat(part.get("dev_mcc", part[metric]))])
+    test = welch(sides.get("pretrained", []), sides.get("random", []))
+    return markdown_rows(["init", "precision", "dev accuracy", "dev F1", "dev MCC"], body), test
+
+
+def methods_table(frames):
+    """Per method (pretrained, fairseq): trained parameters, dev accuracy and MCC over seeds."""
+    body = []
+    for method in METHOD_ORDER:
+        rows = frames.get(method)
+        if rows is None:
+            continue
+        part = rows[(rows["init"] == "pretrained") & (rows["impl"] == "fairseq") & (rows["method"] == method)]
+        if part.empty:
+            continue
+        body.append([method, f"{int(part['trainable_params'].iloc[0]):,}", stat(part["dev_accuracy"]),
+                     stat(part["dev_mcc"]), f"{part['wall_s'].median():.0f}"])
+    return markdown_rows(["method", "trained parameters", "dev accuracy (chose the checkpoint)", "dev MCC",
+                          "median training time (s)"], body)
+
+
+def twin_table(rows):
+    """(table, verdicts): fairseq against its HF twin per task, method and init, the headline metric,
+    Welch's p (do they differ?), the TOST p (do they agree within ±TWIN_MARGIN?) and the verdict."""
+    from ..runs.tasks import TASKS
+
+    body = []
+    for (task, method, init), part in rows.groupby(["task", "method", "init"], sort=False):
+        metric = f"dev_{TASKS[task].metric}" if task in TASKS else "dev_accuracy"
+        if TASKS.get(task) is not None and TASKS[task].test is not None and f"test_{TASKS[task].metric}" in part:
+            metric = f"test_{TASKS[task].metric}"
+        fs = part.loc[part["impl"] == "fairseq", metric].dropna()
+        hf = part.loc[part["impl"] == "hf", metric].dropna()
+        test = welch(fs.tolist(), hf.tolist())
+        same = equivalence(fs.tolist(), hf.tolist(), TWIN_MARGIN)
+        body.append([task, method, init, metric, stat(fs), stat(hf), f"{test['diff']:+.2f}", _p(test["p"]),
+                     _p(same["p"]), twin_verdict(test["p"], same["p"])])
+    table = markdown_rows(["task", "method", "init", "metric (split)", "fairseq + plugin", "HF + peft twin",
+                           "fairseq − HF", "Welch's p", f"TOST p (±{TWIN_MARGIN:g})", "verdict"], body)
+    return table, [row[-1] for row in body]
+
+
+def _p(value):
+    return "–" if pd.isna(value) else f"{value:.2g}"
+
+
+def twin_verdict(p_differ, p_same):
+    """"differ" (Welch), "agree within ±margin" (TOST) or "inconclusive" (neither test decides)."""
+    if p_differ == p_differ and p_differ < ALPHA:
+        return "differ"
+    if p_same == p_same and p_same < ALPHA:
+        return f"agree within ±{TWIN_MARGIN:g}"
+    return "inconclusive"
+
+
+def write_pages(work_dir, project_root):
+    """docs/results.md, docs/hf_twin.md's trained comparison and README's results block, from what has run."""
+    from ..docs import write_block
+    from .glue import glue_table
+
+    sections, readme = ["# Results", "", "Written by `python scripts/publish_results.py` from the recipes' "
+                        "`results/<recipe>/runs.jsonl`; every table names its command, machine, model, precision "
+                        "and date. CPU-scale runs with the substitute model all-MiniLM-L6-v2, not RoBERTa-base on a "
+                        "GPU: they test the tools and the findings, they do not reproduce the published accuracies.",
+                        ""], []
+    lora = read(work_dir, "sst2_lora")
+    if lora is not None:
+        table, test = pretrained_vs_random(lora)
+        sections += ["## SST-2 with LoRA: pretrained against random init", "", provenance(lora, "bash recipes/sst2_lora.sh"),
+                     "", table, "", f"Welch's p (accuracy, pretrained vs random): {test['p']:.2g}.", ""]
+        pre = lora[(lora["init"] == "pretrained") & (lora["impl"] == "fairseq")]["dev_accuracy"]
+        ran = lora[(lora["init"] == "random") & (lora["impl"] == "fairseq")]["dev_accuracy"]
+        readme.append(["SST-2 LoRA, MiniLM pretrained vs random init (dev accuracy)",
+                       f"{stat(pre)} vs {stat(ran)}, Welch's p = {test['p']:.2g}", "`bash recipes/sst2_lora.sh`"])
+    methods = {m: read(work_dir, f"sst2_{m}") for m in METHOD_ORDER}
+    methods = {m: rows for m, rows in methods.items() if rows is not None}
+    if methods:
+        sections += ["## SST-2, every method (pretrained MiniLM)", "",
+                     provenance(pd.concat(methods.values()), "INITS=pretrained bash recipes/sst2_<method>.sh"), "",
+                     methods_table(methods), ""]
+    twin = read(work_dir, "fairseq_vs_hf")
+    if twin is not None:
+        table, verdicts = twin_table(twin)
+        write_block(project_root / "docs" / "hf_twin.md", "fairseq-vs-hf",
+                    provenance(twin, "bash recipes/fairseq_vs_hf.sh") + "\n\n" + table)
+        counts = {label: sum(v.split(" ")[0] == label for v in verdicts) for label in ("differ", "agree", "inconclusive")}
+        readme.append(["fairseq + plugin vs its HF twin (same weights, data, seeds)",
+                       f"of {len(verdicts)} (task, method, init) pairs: {counts['differ']} differ, {counts['agree']} "
+                       f"agree within ±{TWIN_MARGIN:g} point, {counts['inconclusive']} inconclusive "
+                       "([docs/hf_twin.md](docs/hf_twin.md))", "`bash recipes/fairseq_vs_hf.sh`"])
+    glue = read(work_dir, "glue")
+    if glue is not None:
+        sections += ["## GLUE (dev)", "", provenance(glue, "bash recipes/glue.sh"), "", glue_table(glue), ""]
+        pre = glue[(glue["init"] == "pretrained") & (glue["impl"] == "fairseq")]
+        from ..runs.tasks import TASKS
+        from .glue import NAMES, METRIC_NAMES
+
+        cells = [f"{NAMES[t]} {METRIC_NAMES[TASKS[t].metric]} {stat(g[f'dev_{TASKS[t].metric}'], 1)}"
+                 for t, g in pre.groupby("task", sort=False)]
+        readme.append(["GLUE dev, LoRA, pretrained MiniLM, quick profile", "; ".join(cells), "`bash recipes/glue.sh`"])
+    text = "\n".join(sections).rstrip() + "\n"
+    (project_root / "docs" / "results.md").write_text(text, encoding="utf-8")
+    short = markdown_rows(["result", "ours (mean ± std (seeds))", "command"], readme) if readme else \
+        "No results yet: run the recipes, then `python scripts/publish_results.py`."
+    write_block(project_root / "README.md", "results", short + "\n\nAll tables, with machine, model, precision and "
+                "date: [docs/results.md](docs/results.md), [docs/benchmark.md](docs/benchmark.md), "
+                "[reports/reports.md](reports/reports.md).")
+    return len(readme)

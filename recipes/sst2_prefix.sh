@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# SST-2 with prefix tuning (20 trained keys and values in every layer's attention): pretrained vs random init, 3 seeds.
+#   quick: 32,000 training sentences, 1 epoch, batch 32, lr 1e-2
+#   paper: no published RoBERTa setting here: lr 1e-2, batch 32, 10 epochs
+# Options (METHOD, MODEL, INITS, SEEDS, PROFILE, PRECISION, BASELINE, GRID, DATA_DIR): see recipes/common.sh.
+TASK=sst2
+METHOD=${METHOD:-prefix}
+source "$(dirname "$0")/common.sh"
+run_recipe

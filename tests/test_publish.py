@@ -1,0 +1,56 @@
+"""The published pages are computed from runs.jsonl: the twin verdicts can say differ, agree and inconclusive."""
+import json
+
+import pytest
+
+from peft_roberta.analysis.publish import twin_verdict, write_pages
+
+BASE = {"recipe": "fairseq_vs_hf", "task": "sst2", "model": "minilm", "profile": "quick", "precision": "fp32",
+        "machine": "test cpu", "date": "2026-11-30", "trainable_params": 10, "wall_s": 1.0}
+
+
+def rows(method, fairseq, hf):
+    out = []
+    for impl, values in (("fairseq", fairseq), ("hf", hf)):
+        for seed, value in enumerate(values, 1):
+            out.append({**BASE, "run_id": f"{method}{impl}{seed}", "method": method, "init": "pretrained",
+                        "impl": impl, "seed": seed, "dev_accuracy": value})
+    return out
+
+
+@pytest.fixture
+def project(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "README.md").write_text("# x\n<!-- results:begin -->\nold\n<!-- results:end -->\n")
+    (tmp_path / "docs" / "hf_twin.md").write_text("<!-- fairseq-vs-hf:begin -->\n<!-- fairseq-vs-hf:end -->\n")
+    return tmp_path
+
+
+def test_twin_table_verdicts_and_readme_counts(project):
+    results = project / "results" / "fairseq_vs_hf"
+    results.mkdir(parents=True)
+    lines = (rows("lora", [86.0, 86.1, 85.9, 86.05], [80.0, 80.2, 79.9, 80.1])  # clearly apart
+             + rows("bitfit", [84.0, 84.1, 83.9, 84.05], [84.02, 84.08, 83.95, 84.0])  # within ±1
+             + rows("ia3", [70.0, 80.0, 75.0], [72.0, 78.0, 76.0]))  # too noisy to tell
+    results.joinpath("runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert write_pages(project, project) == 1
+    twin = (project / "docs" / "hf_twin.md").read_text()
+    by_method = {line.split("|")[2].strip(): line for line in twin.splitlines() if line.startswith("| sst2")}
+    assert by_method["lora"].rstrip(" |").endswith("differ")
+    assert "agree within ±1" in by_method["bitfit"]
+    assert by_method["ia3"].rstrip(" |").endswith("inconclusive")
+    readme = (project / "README.md").read_text()
+    assert "old" not in readme
+    assert "1 differ, 1 agree within ±1 point, 1 inconclusive" in readme
+    assert "test cpu" in (project / "docs" / "hf_twin.md").read_text()
+
+
+def test_nothing_run_leaves_a_pointer_not_numbers(project):
+    assert write_pages(project, project) == 0
+    assert "No results yet" in (project / "README.md").read_text()
+
+
+def test_verdict_needs_a_test_not_a_gap():
+    assert twin_verdict(float("nan"), float("nan")) == "inconclusive"
+    assert twin_verdict(0.01, 0.9) == "differ"
+    assert twin_verdict(0.5, 0.01).startswith("agree")
