@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # fairseq + the plugin against its HuggingFace twin (transformers + peft): the same weights, data and
 # seeds, every run twice (BASELINE=hf), one table with Welch's p per pair.
-#   SST-2, pretrained MiniLM: LoRA, BitFit, IA3 and full fine-tuning, the quick profile on 8,000 training
+#   SST-2, pretrained MiniLM: every method with a peft twin (LoRA, DoRA, rsLoRA, BitFit, IA3, full
+#   fine-tuning), the quick profile on 8,000 training
 #   sentences (250 updates of 32); CLS books (report 001), MiniLM pretrained and random, full fine-tuning,
-#   the quick profile (3 epochs). Seeds 1 2 3. About an hour on 2 CPU cores.
+#   the quick profile (3 epochs). Seeds 1 2 3. About 80 minutes on 2 CPU cores.
 # What the twin shares with the fairseq run and what differs by design: peft_roberta/hf/__init__.py.
 # Options: METHODS (the SST-2 methods), SEEDS, PROFILE, PRECISION, ... (recipes/common.sh).
 source "$(dirname "$0")/common.sh"
 export BASELINE=hf
 SEEDS=${SEEDS:-1 2 3}
 MODEL=${MODEL:-minilm}
-for METHOD in ${METHODS:-lora bitfit ia3 full}; do
+for METHOD in ${METHODS:-lora dora rslora bitfit ia3 full}; do
     TASK=sst2 INITS=pretrained SETTINGS="max_train=8000" run_setting
 done
 TASK=cls_books METHOD=full INITS="pretrained random" SETTINGS= run_setting

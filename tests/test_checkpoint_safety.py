@@ -78,6 +78,10 @@ def test_truncated_checkpoint_gives_one_line(plain_checkpoint, tmp_path):
     assert "\n" not in str(err.value)
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         safe_load(tmp_path / "missing.pt")
+    text = tmp_path / "notes.pt"
+    text.write_text("hello world\n")
+    with pytest.raises(CheckpointError, match="notes.pt: not a torch checkpoint"):
+        safe_load(text)
 
 
 def test_export_script_reports_a_refused_file_in_one_line(malicious_checkpoint, tmp_path):

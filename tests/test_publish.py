@@ -54,3 +54,18 @@ def test_verdict_needs_a_test_not_a_gap():
     assert twin_verdict(float("nan"), float("nan")) == "inconclusive"
     assert twin_verdict(0.01, 0.9) == "differ"
     assert twin_verdict(0.5, 0.01).startswith("agree")
+
+
+def test_methods_table_compares_every_method_with_lora(project):
+    results = project / "results" / "sst2_methods"
+    results.mkdir(parents=True)
+    lines = [{**row, "recipe": "sst2_methods", "total_params": 1000, "dev_mcc": 50.0,
+              "trainable_params": 10 if row["method"] == "lora" else 100}
+             for row in rows("lora", [86.0, 86.2, 85.9], []) + rows("full", [90.0, 90.1, 89.9], [])]
+    results.joinpath("runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    write_pages(project, project)
+    table = (project / "docs" / "results.md").read_text()
+    lora, full = (next(line for line in table.splitlines() if line.startswith(f"| {m} ")) for m in ("lora", "full"))
+    assert "| 1.00 " in lora and "| 10.00 " in full  # % of the model
+    assert "86.03 ± 0.15 (3)" in lora and lora.rstrip(" |").endswith("–")
+    assert float(full.rstrip(" |").rsplit("|", 1)[1]) < 0.001  # 4 points apart over small spreads

@@ -15,6 +15,7 @@ from .safety import CheckpointError, safe_load
 
 PEFT_FILE_FORMAT = "fairseq-peft-roberta/1"
 PEFT_FILE_SUFFIX = ".peft.pt"
+LABEL_DICTIONARY = os.path.join("label", "dict.txt")  # in a data-bin
 
 
 def atomic_save(obj, path):
@@ -73,14 +74,22 @@ def file_sha256(path):
     return _sha256(os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
 
 
+def label_dictionary_sha256(data_dir):
+    """sha256 of a data-bin's label dictionary (``label/dict.txt``: the class order), or None without one."""
+    path = os.path.join(data_dir, LABEL_DICTIONARY) if isinstance(data_dir, str) and data_dir else None
+    return file_sha256(path) if path and os.path.isfile(path) else None
+
+
 def save_peft_file(model, cfg, path, base_checkpoint=None):
+    plain = plain_config(cfg)
     payload = {
         "format": PEFT_FILE_FORMAT,
         "peft": model.peft.settings(),
         "head_trainable": model.args.head_trainable,
         "base_checkpoint": base_checkpoint,
         "base_sha256": file_sha256(base_checkpoint) if base_checkpoint else None,
-        "cfg": plain_config(cfg),
+        "label_dict_sha256": label_dictionary_sha256((plain.get("task") or {}).get("data")),
+        "cfg": plain,
         "state": peft_state_dict(model),
     }
     atomic_save(payload, path)
@@ -139,3 +148,14 @@ def compose(peft_file, base_checkpoint):
     cfg = dict(payload["cfg"])
     cfg["model"] = argparse.Namespace(**cfg["model"])
     return checkpoint_dict(cfg, model_state)
+
+
+def compose_loaded(payload, model_state):
+    """:func:`compose` for a PEFT-only file already loaded (:func:`load_peft_file`, checked with
+    :func:`check_base`) and base weights already in memory (:func:`base_state_dict`): several PEFT-only
+    files on one base then read the base checkpoint once."""
+    state = dict(model_state)
+    state.update(payload["state"])
+    cfg = dict(payload["cfg"])
+    cfg["model"] = argparse.Namespace(**cfg["model"])
+    return checkpoint_dict(cfg, state)

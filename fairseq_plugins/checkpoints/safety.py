@@ -95,6 +95,9 @@ def safe_load(path):
             raise CheckpointError(f"{path}: refused to load: a pickle that torch's weights-only loader cannot read "
                                   f"({detail}); nothing in it was run") from None
         raise CheckpointError(f"{path}: not a readable checkpoint (not a torch file: {detail})") from None
+    except (KeyError, ValueError, IndexError):
+        # a text or other non-torch file reaches the legacy unpickler, which fails on whatever byte comes
+        raise CheckpointError(f"{path}: not a torch checkpoint (neither a torch zip file nor a pickle)") from None
     except (RuntimeError, EOFError, OSError) as err:
         first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise CheckpointError(f"{path}: truncated or not a torch checkpoint ({first_line})") from None

@@ -4,6 +4,7 @@ Each section reads one recipe's results (where they exist) and renders a table f
 gets one short table whose every cell is computed here too. Every table names the command that
 produced its rows and the machine, model, precision and date they record.
 """
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -55,20 +56,20 @@ def pretrained_vs_random(rows, metric="dev_accuracy"):
     return markdown_rows(["init", "precision", "dev accuracy", "dev F1", "dev MCC"], body), test
 
 
-def methods_table(frames):
-    """Per method (pretrained, fairseq): trained parameters, dev accuracy and MCC over seeds."""
+def methods_table(rows):
+    """Per method (pretrained, fairseq): trained parameters, dev accuracy and MCC over seeds, and
+    Welch's p against LoRA. Speed is docs/benchmark.md's: these runs' wall times are not timings."""
     body = []
-    for method in METHOD_ORDER:
-        rows = frames.get(method)
-        if rows is None:
-            continue
-        part = rows[(rows["init"] == "pretrained") & (rows["impl"] == "fairseq") & (rows["method"] == method)]
-        if part.empty:
-            continue
-        body.append([method, f"{int(part['trainable_params'].iloc[0]):,}", stat(part["dev_accuracy"]),
-                     stat(part["dev_mcc"]), f"{part['wall_s'].median():.0f}"])
-    return markdown_rows(["method", "trained parameters", "dev accuracy (chose the checkpoint)", "dev MCC",
-                          "median training time (s)"], body)
+    rows = rows[(rows["init"] == "pretrained") & (rows["impl"] == "fairseq")]
+    lora = rows.loc[rows["method"] == "lora", "dev_accuracy"].dropna().tolist()
+    for method in [m for m in METHOD_ORDER if m in set(rows["method"])]:
+        part = rows[rows["method"] == method]
+        versus = welch(part["dev_accuracy"].dropna().tolist(), lora) if method != "lora" else {"p": math.nan}
+        body.append([method, f"{int(part['trainable_params'].iloc[0]):,}",
+                     f"{100 * part['trainable_params'].iloc[0] / part['total_params'].iloc[0]:.2f}",
+                     stat(part["dev_accuracy"]), stat(part["dev_mcc"]), _p(versus["p"])])
+    return markdown_rows(["method", "trained parameters", "% of the model", "dev accuracy (chose the checkpoint)",
+                          "dev MCC", "Welch's p against LoRA"], body)
 
 
 def twin_table(rows):
@@ -124,12 +125,10 @@ def write_pages(work_dir, project_root):
         ran = lora[(lora["init"] == "random") & (lora["impl"] == "fairseq")]["dev_accuracy"]
         readme.append(["SST-2 LoRA, MiniLM pretrained vs random init (dev accuracy)",
                        f"{stat(pre)} vs {stat(ran)}, Welch's p = {test['p']:.2g}", "`bash recipes/sst2_lora.sh`"])
-    methods = {m: read(work_dir, f"sst2_{m}") for m in METHOD_ORDER}
-    methods = {m: rows for m, rows in methods.items() if rows is not None}
-    if methods:
-        sections += ["## SST-2, every method (pretrained MiniLM)", "",
-                     provenance(pd.concat(methods.values()), "INITS=pretrained bash recipes/sst2_<method>.sh"), "",
-                     methods_table(methods), ""]
+    methods = read(work_dir, "sst2_methods")
+    if methods is not None:
+        sections += ["## SST-2, every method on the same 8,000 sentences (pretrained MiniLM)", "",
+                     provenance(methods, "bash recipes/sst2_methods.sh"), "", methods_table(methods), ""]
     twin = read(work_dir, "fairseq_vs_hf")
     if twin is not None:
         table, verdicts = twin_table(twin)

@@ -96,7 +96,7 @@ def read_examples(path: Path, data: bytes, fmt: str, columns: Columns, strip_htm
         raise DataError(f"{path}: empty file")
     if fmt == "jsonl":
         return list(_jsonl_examples(path, lines, columns, strip_html))
-    return list(_table_examples(path, _delimited_rows(path, lines, fmt), columns, strip_html))
+    return list(_table_examples(path, delimited_rows(path, lines, fmt), columns, strip_html))
 
 
 def subsample(examples: Sequence[Example], count: int | None, seed: int) -> list[Example]:
@@ -107,7 +107,7 @@ def subsample(examples: Sequence[Example], count: int | None, seed: int) -> list
     return [examples[i] for i in keep]
 
 
-def _delimited_rows(path: Path, lines: list[str], fmt: str) -> Iterator[tuple[int, list[str]]]:
+def delimited_rows(path: Path, lines: list[str], fmt: str) -> Iterator[tuple[int, list[str]]]:
     """(first line number, fields) for each record of a TSV or CSV file."""
     csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD_CHARS))
     if fmt == "tsv":
