@@ -27,6 +27,7 @@ roberta.base (or --model roberta-base-shape): roberta.base's architecture, dicti
 with random weights, fairseq only.
 """
 import os
+import shlex
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))  # the project, if not installed
@@ -55,6 +56,7 @@ def main(argv=None):
                         help="hf-tuned: torch.compile (TrainingArguments.torch_compile)")
     parser.add_argument("--out-dir", default=str(PROJECT_ROOT / "results" / "benchmark"))
     args = parser.parse_args(argv)
+    args.command = "python scripts/benchmark.py " + shlex.join(sys.argv[1:] if argv is None else argv)
 
     from fairseq_plugins.checkpoints.safety import CheckpointError
     from peft_roberta.bench.benchmark import run

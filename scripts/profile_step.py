@@ -19,6 +19,7 @@ and GPT-2 BPE (the data tokenized with it), random weights: memory figures at th
 Writes the figures as JSON with ``--out``.
 """
 import os
+import shlex
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))  # the project, if not installed
@@ -42,6 +43,7 @@ def main(argv=None):
     parser.add_argument("--top", type=int, default=0, help="also print the N costliest ops with their input shapes")
     parser.add_argument("--out", help="write the figures to this JSON file")
     args = parser.parse_args(argv)
+    args.command = "python scripts/profile_step.py " + shlex.join(sys.argv[1:] if argv is None else argv)
 
     from fairseq_plugins.checkpoints.safety import CheckpointError
     from peft_roberta.bench.models import model_name

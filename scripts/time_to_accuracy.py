@@ -14,6 +14,7 @@ time_to_accuracy.png (accuracy against time and against updates, the target dash
 time_to_accuracy.md (when each reaches --target) into --out-dir.
 """
 import os
+import shlex
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))  # the project, if not installed
@@ -50,6 +51,7 @@ def main(argv=None):
     parser.add_argument("--compile", action="store_true", help="hf-tuned: torch.compile")
     parser.add_argument("--out-dir", default=str(PROJECT_ROOT / "results" / "time_to_accuracy"))
     args = parser.parse_args(argv)
+    args.command = "python scripts/time_to_accuracy.py " + shlex.join(sys.argv[1:] if argv is None else argv)
 
     from fairseq_plugins.checkpoints.safety import CheckpointError
     from peft_roberta.bench.measure import comma_list

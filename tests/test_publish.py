@@ -69,3 +69,36 @@ def test_methods_table_compares_every_method_with_lora(project):
     assert "| 1.00 " in lora and "| 10.00 " in full  # % of the model
     assert "86.03 ± 0.15 (3)" in lora and lora.rstrip(" |").endswith("–")
     assert float(full.rstrip(" |").rsplit("|", 1)[1]) < 0.001  # 4 points apart over small spreads
+
+
+def bench_row(impl, method, precision, epoch_s, rss, dim=384, fraction=0.6):
+    return {"impl": impl, "method": method, "precision": precision, "epoch_s": epoch_s, "peak_rss_mb": rss,
+            "shape": {"encoder_embed_dim": dim}, "matmul_peak_fraction": fraction, "achieved_gflops": 60.0,
+            "matmul_peak_gflops": 100.0}
+
+
+def test_benchmark_targets_are_computed_from_the_measurements(project):
+    from peft_roberta.bench.page import targets
+
+    def write(label, rows):
+        folder = project / "results" / "benchmark" / label
+        folder.mkdir(parents=True)
+        (folder / "benchmark.json").write_text(json.dumps(rows))
+        (folder / "benchmark.md").write_text(f"table {label}\n")
+
+    write("cpu", [bench_row("fairseq", "lora", "fp32", 100, 900, fraction=0.8), bench_row("hf-tuned", "lora", "fp32", 150, 900),
+                  bench_row("fairseq", "lora", "bf16", 40, 900), bench_row("hf-tuned", "lora", "bf16", 100, 900)])
+    write("roberta-base", [bench_row("fairseq", "lora", "fp32", 1, 3000, 768), bench_row("fairseq", "full", "fp32", 1, 4000, 768)])
+    curves = project / "results" / "time_to_accuracy"
+    curves.mkdir(parents=True)
+    (curves / "time_to_accuracy.json").write_text(json.dumps({"settings": {"target": 85, "precision": "bf16"}, "curves": [
+        {"impl": "fairseq", "method": "lora", "reached": {"train_s": 50}},
+        {"impl": "hf-tuned", "method": "lora", "reached": None}]}))
+    epoch, accuracy, matmul, memory = targets(project)
+    assert epoch[2] == pytest.approx(0.4) and epoch[4] is True and "bf16" in epoch[3]  # bf16 preferred
+    assert accuracy[2] is None and accuracy[4] is None and "HF tuned did not reach 85%" in accuracy[3]
+    assert matmul[2] == pytest.approx(0.8) and matmul[4] is True
+    assert memory[2] == pytest.approx(0.75) and memory[4] is False
+    write_pages(project, project)
+    page = (project / "docs" / "benchmark.md").read_text()
+    assert "table roberta-base" in page and "| missed" in page

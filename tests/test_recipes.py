@@ -106,7 +106,7 @@ def test_custom_recipe_with_three_classes(tmp_path):
 
 
 @pytest.mark.parametrize("env,message", [
-    ({"METHOD": "prefix"}, "METHOD=prefix"),
+    ({"METHOD": "prefx"}, "METHOD=prefx"),
     ({"SEEDS": "1 two"}, "'two' is not a non-negative integer"),
     ({"INITS": "pretrained randm"}, "'randm' is neither pretrained nor random"),
     ({"PROFILE": "fast"}, "PROFILE=fast"),

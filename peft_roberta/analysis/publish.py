@@ -149,8 +149,13 @@ def write_pages(work_dir, project_root):
         cells = [f"{NAMES[t]} {METRIC_NAMES[TASKS[t].metric]} {stat(g[f'dev_{TASKS[t].metric}'], 1)}"
                  for t, g in pre.groupby("task", sort=False)]
         readme.append(["GLUE dev, LoRA, pretrained MiniLM, quick profile", "; ".join(cells), "`bash recipes/glue.sh`"])
+    from ..bench.page import write_benchmark_page
+
+    readme += write_benchmark_page(work_dir, project_root)
     text = "\n".join(sections).rstrip() + "\n"
-    (project_root / "docs" / "results.md").write_text(text, encoding="utf-8")
+    tmp = project_root / "docs" / ".results.md.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(project_root / "docs" / "results.md")
     short = markdown_rows(["result", "ours (mean ± std (seeds))", "command"], readme) if readme else \
         "No results yet: run the recipes, then `python scripts/publish_results.py`."
     write_block(project_root / "README.md", "results", short + "\n\nAll tables, with machine, model, precision and "

@@ -9,9 +9,11 @@ pass (by tensor kind), the weights, the gradients and the Adam state.
 """
 import collections
 import json
+import os
 import tempfile
 import time
 
+from .. import machine
 from .measure import peak_rss_mb, rss_now_mb, warmup_and_measured, write_atomic
 
 MATMUL_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"}
@@ -180,8 +182,13 @@ def run(args):
     peak = matmul_peak("cpu", args.precision)
     timing = profile_time(trainer, profiled, peak, args.top)
     memory = profile_memory(trainer, max(batches, key=size_of), rss, fairseq_shape(cfg.model))
-    print(report(args.method, timing, memory, args.model_name))
+    text = report(args.method, timing, memory, args.model_name)
+    print(text)
     if args.out:
         write_atomic(args.out, json.dumps({"method": args.method, "model": args.model_name, "time": timing,
                                            "memory": memory}, indent=2))
+        provenance = (f"{machine.describe('cpu')}; {args.precision}; {machine.today()}; "
+                      f"`{getattr(args, 'command', 'python scripts/profile_step.py')}`.")
+        write_atomic(os.path.splitext(args.out)[0] + ".md", f"{text.splitlines()[0][3:]}\n\n{provenance}\n\n"
+                     + "\n".join(text.splitlines()[2:]) + "\n")
     return {"method": args.method, "time": timing, "memory": memory}

@@ -73,7 +73,8 @@ def markdown(rows, machine, args, notes=()):
               f"{r['state_mb']:.2f}", f"{100 * r['state_fraction_of_checkpoint']:.2f}%",
               f"{r['inference_sent_per_s']:.0f}"] for r in rows]
     lines = [f"Benchmark ({machine}; model `{args.model_name}`, SST-2 {args.max_train} sentences, batch "
-             f"{args.batch_size}, {args.steps} measured updates after {args.warmup}; {args.today}).", "",
+             f"{args.batch_size}, {args.steps} measured updates after {args.warmup}; {args.today}; "
+             f"`{getattr(args, 'command', 'python scripts/benchmark.py')}`).", "",
              markdown_rows(header, table)]
     by_key = {(r["impl"], r["method"]): r for r in rows}
     for other, title in RATIOS:

@@ -163,7 +163,8 @@ def run(args):
     described = machine.describe(device)
     settings = {"model": args.model, "task": "sst2", "max_train": args.max_train, "batch_size": args.batch_size,
                 "every": args.every, "target": args.target, "max_updates": args.max_updates, "device": device,
-                "precision": precision, "machine": described, "date": machine.today()}
+                "precision": precision, "machine": described, "date": machine.today(),
+                "command": getattr(args, "command", "python scripts/time_to_accuracy.py")}
     os.makedirs(args.out_dir, exist_ok=True)
     write_atomic(os.path.join(args.out_dir, "time_to_accuracy.json"),
                  json.dumps({"settings": settings, "curves": curves}, indent=2) + "\n")
@@ -218,7 +219,8 @@ def markdown(curves, settings):
              f"sentences, batch {settings['batch_size']}, one epoch at the quick profile's learning rates"
              + (f", stopped after {settings['max_updates']} updates" if settings["max_updates"] else "")
              + f"; dev accuracy every {settings['every']} updates; training time leaves validation out; "
-             f"{settings['date']}).", "", markdown_rows(header, rows)]
+             f"{settings['date']}; `{settings.get('command', 'python scripts/time_to_accuracy.py')}`).", "",
+             markdown_rows(header, rows)]
     by_key = {(c["impl"], c["method"]): c for c in curves}
     for method in dict.fromkeys(c["method"] for c in curves):
         fairseq, tuned = by_key.get(("fairseq", method)), by_key.get(("hf-tuned", method))

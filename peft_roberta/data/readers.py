@@ -126,18 +126,20 @@ def delimited_rows(path: Path, lines: list[str], fmt: str) -> Iterator[tuple[int
         start = reader.line_num + 1
 
 
-def _table_examples(path, rows, columns: Columns, strip_html) -> Iterator[Example]:
-    if columns.header:  # no header row: every line is data, the columns are named by --column-names
-        header_line, header = "--column-names", list(columns.header)
+def table_records(path, rows, names, option_of, header=None) -> Iterator[tuple[int, dict]]:
+    """(line number, {name: field}) of each data row of a TSV/CSV file, the columns ``names`` checked
+    against the header row (or against ``header``, --column-names, when the file has none)."""
+    if header:  # no header row: every line is data, the columns are named by --column-names
+        header_line, header, named_by = "--column-names", list(header), "--column-names names"
     else:
         header_line, header = next(rows)
-        header = [name.strip() for name in header]
+        header, named_by = [name.strip() for name in header], "the header has"
     if not any(header):
         raise DataError(f"{path}:{header_line}: empty header line")
     position = {}
-    for name in (*columns.texts, columns.label):
+    for name in names:
         if name not in header:
-            raise DataError(f"{path}:{header_line}: no column '{name}' ({columns.option_of(name)}); "
+            raise DataError(f"{path}:{header_line}: no column '{name}' ({option_of(name)}); "
                             f"the header has: {', '.join(header)}")
         if header.count(name) > 1:
             raise DataError(f"{path}:{header_line}: column '{name}' appears {header.count(name)} times in the header")
@@ -149,29 +151,38 @@ def _table_examples(path, rows, columns: Columns, strip_html) -> Iterator[Exampl
                 raise DataError(f"{path}:{line}: empty line")
             problem = "missing column" if len(fields) < len(header) else "extra column"
             fields_found = f"{len(fields)} field" + ("" if len(fields) == 1 else "s")
-            raise DataError(f"{path}:{line}: {fields_found} but the header has {len(header)} ({problem})"
-                            if not columns.header else
-                            f"{path}:{line}: {fields_found} but --column-names names {len(header)} ({problem})")
+            raise DataError(f"{path}:{line}: {fields_found} but {named_by} {len(header)} ({problem})")
         count += 1
-        yield _example(path, line, {name: fields[i] for name, i in position.items()}, columns, strip_html)
+        yield line, {name: fields[i] for name, i in position.items()}
     if count == 0:
         raise DataError(f"{path}: no data rows after the header")
 
 
+def jsonl_record(path, number, line, names, option_of) -> dict:
+    """The JSON object of one JSONL line, with the fields ``names`` checked."""
+    if not line.strip():
+        raise DataError(f"{path}:{number}: empty line")
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(record, dict):
+        raise DataError(f"{path}:{number}: expected a JSON object, found {type(record).__name__}")
+    for name in names:
+        if name not in record:
+            raise DataError(f"{path}:{number}: no field '{name}' ({option_of(name)}); "
+                            f"the object has: {', '.join(record)}")
+    return record
+
+
+def _table_examples(path, rows, columns: Columns, strip_html) -> Iterator[Example]:
+    for line, record in table_records(path, rows, (*columns.texts, columns.label), columns.option_of, columns.header):
+        yield _example(path, line, record, columns, strip_html)
+
+
 def _jsonl_examples(path, lines, columns: Columns, strip_html) -> Iterator[Example]:
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            raise DataError(f"{path}:{number}: empty line")
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-        if not isinstance(record, dict):
-            raise DataError(f"{path}:{number}: expected a JSON object, found {type(record).__name__}")
-        for name in (*columns.texts, columns.label):
-            if name not in record:
-                raise DataError(f"{path}:{number}: no field '{name}' ({columns.option_of(name)}); "
-                                f"the object has: {', '.join(record)}")
+        record = jsonl_record(path, number, line, (*columns.texts, columns.label), columns.option_of)
         yield _example(path, number, record, columns, strip_html)
 
 

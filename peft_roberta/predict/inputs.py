@@ -9,12 +9,12 @@ sentence-pair model).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..data.errors import DataError
-from ..data.readers import delimited_rows, decode_utf8, detect_format, normalize_text, read_bytes
+from ..data.readers import (decode_utf8, delimited_rows, detect_format, jsonl_record, normalize_text, read_bytes,
+                            table_records)
 
 STDIN = "<stdin>"
 
@@ -84,43 +84,12 @@ def read_lines(stream, n_texts, strip_html) -> list[Row]:
 
 
 def _table_rows(path, rows, spec: Spec, strip_html):
-    header_line, header = next(rows)
-    header = [name.strip() for name in header]
-    position = {}
-    for name in spec.names():
-        if name not in header:
-            raise DataError(f"{path}:{header_line}: no column '{name}' ({spec.option_of(name)}); "
-                            f"the header has: {', '.join(header)}")
-        if header.count(name) > 1:
-            raise DataError(f"{path}:{header_line}: column '{name}' appears {header.count(name)} times in the header")
-        position[name] = header.index(name)
-    count = 0
-    for line, fields in rows:
-        if len(fields) != len(header):
-            if not fields:
-                raise DataError(f"{path}:{line}: empty line")
-            problem = "missing column" if len(fields) < len(header) else "extra column"
-            raise DataError(f"{path}:{line}: {len(fields)} fields but the header has {len(header)} ({problem})")
-        count += 1
-        yield _row(path, line, {name: fields[i] for name, i in position.items()}, spec, strip_html)
-    if count == 0:
-        raise DataError(f"{path}: no data rows after the header")
+    for line, record in table_records(path, rows, spec.names(), spec.option_of):
+        yield _row(path, line, record, spec, strip_html)
 
 
 def _jsonl_row(path, number, line, spec: Spec, strip_html):
-    if not line.strip():
-        raise DataError(f"{path}:{number}: empty line")
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(record, dict):
-        raise DataError(f"{path}:{number}: expected a JSON object, found {type(record).__name__}")
-    for name in spec.names():
-        if name not in record:
-            raise DataError(f"{path}:{number}: no field '{name}' ({spec.option_of(name)}); "
-                            f"the object has: {', '.join(record)}")
-    return _row(path, number, record, spec, strip_html)
+    return _row(path, number, jsonl_record(path, number, line, spec.names(), spec.option_of), spec, strip_html)
 
 
 def _row(path, line, values, spec: Spec, strip_html):
