@@ -34,6 +34,6 @@ setup(
     ],
     extras_require={
         "hf": ["transformers>=4.40", "peft>=0.10", "accelerate"],
-        "test": ["pytest"],
+        "test": ["pytest", "pytest-xdist"],  # pytest.ini runs the tests on 2 processes
     },
 )

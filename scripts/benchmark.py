@@ -23,8 +23,8 @@ Each implementation x method runs in its own process (its peak resident memory i
   - peak resident memory, the size of the saved trainable state (PEFT-only file / peft adapter) and
     of a full training checkpoint, and inference throughput (dev set, LoRA / IA3 merged).
 Writes benchmark.json (one object per impl x method) and benchmark.md into --out-dir. --shape
-roberta.base (or --model roberta-base-shape): roberta.base's architecture, dictionary and GPT-2 BPE
-with random weights, fairseq only.
+roberta.base or roberta.large (or --model roberta-base-shape / roberta-large-shape): that
+architecture, roberta.base's dictionary and GPT-2 BPE with random weights, fairseq only.
 """
 import os
 import shlex
@@ -32,6 +32,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))  # the project, if not installed
 
+from peft_roberta.bench.models import SHAPE_MODELS  # noqa: E402
 from peft_roberta.cli import fail, parser_for, positive_int  # noqa: E402
 
 PROG = "benchmark.py"
@@ -42,11 +43,12 @@ def main(argv=None):
     from peft_roberta.paths import PROJECT_ROOT
 
     parser = parser_for(__doc__, prog=PROG)
-    add_common_arguments(parser, 'pretrained model (preset or directory), or roberta-base-shape (default minilm)')
+    add_common_arguments(parser, 'pretrained model (preset or directory), or roberta-base-shape / '
+                         'roberta-large-shape (default minilm)')
     parser.add_argument("--quick", action="store_true", help="fewer measured updates (30 instead of 100)")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma list from " + ",".join(METHODS))
     parser.add_argument("--impls", default=",".join(IMPLS), help="comma list from " + ",".join(IMPLS))
-    parser.add_argument("--shape", choices=["roberta.base"], help="random-init model of this shape (fairseq only)")
+    parser.add_argument("--shape", choices=sorted(SHAPE_MODELS), help="random-init model of this shape (fairseq only)")
     parser.add_argument("--steps", type=positive_int, help="measured updates (default 100, --quick 30)")
     parser.add_argument("--warmup", type=int, default=5, help="updates before measuring")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])

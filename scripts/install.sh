@@ -53,7 +53,7 @@ import sys
 
 extras = os.environ["EXTRAS"].split(",")
 names = ["torch", "fairseq", "sentencepiece", "numpy", "pandas", "fairseq_plugins"]
-names += ["transformers", "peft"] * ("hf" in extras) + ["pytest"] * ("test" in extras)
+names += ["transformers", "peft"] * ("hf" in extras) + ["pytest", "xdist"] * ("test" in extras)
 for name in names:
     try:
         importlib.import_module(name)

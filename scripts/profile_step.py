@@ -14,8 +14,9 @@ options, batch 32, Adam), in one process for one method. It prints:
   - memory: resident memory after the libraries are imported, once model, checkpoint and data are
     loaded, and at its peak while training; and on the longest batch of the epoch, the bytes autograd
     saves for the backward pass (by tensor kind), the weights, the gradients and the Adam state.
---shape roberta.base (or --model roberta-base-shape): roberta.base's architecture, official dictionary
-and GPT-2 BPE (the data tokenized with it), random weights: memory figures at that size.
+--shape roberta.base or roberta.large (or --model roberta-base-shape / roberta-large-shape): that
+architecture, roberta.base's official dictionary and GPT-2 BPE (the data tokenized with it), random
+weights: memory figures at that size.
 Writes the figures as JSON with ``--out``.
 """
 import os
@@ -24,6 +25,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))  # the project, if not installed
 
+from peft_roberta.bench.models import SHAPE_MODELS  # noqa: E402
 from peft_roberta.cli import fail, parser_for, positive_int  # noqa: E402
 
 PROG = "profile_step.py"
@@ -33,9 +35,10 @@ def main(argv=None):
     from peft_roberta.bench.measure import METHODS, add_common_arguments
 
     parser = parser_for(__doc__, prog=PROG)
-    add_common_arguments(parser, 'pretrained model (preset or directory), or roberta-base-shape (default minilm)')
+    add_common_arguments(parser, 'pretrained model (preset or directory), or roberta-base-shape / '
+                         'roberta-large-shape (default minilm)')
     parser.add_argument("--method", default="lora", choices=METHODS)
-    parser.add_argument("--shape", choices=["roberta.base"], help="random-init model of this shape")
+    parser.add_argument("--shape", choices=sorted(SHAPE_MODELS), help="random-init model of this shape")
     parser.add_argument("--steps", type=positive_int, default=20, help="profiled updates")
     parser.add_argument("--warmup", type=int, default=5, help="updates before profiling")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],

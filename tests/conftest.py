@@ -5,6 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+if "PYTEST_XDIST_WORKER" in os.environ:  # one of pytest.ini's two processes: one thread each (before torch)
+    os.environ["OMP_NUM_THREADS"] = "1"
+
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,7 +40,7 @@ def fairseq_train(data, save_dir, *args, plugin=True, check=True):
            *SENTENCE_PREDICTION, *TRAINING, *args]
     if plugin:
         cmd += ["--user-dir", str(PLUGIN_DIR)]
-    env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONWARNINGS": "ignore"}
+    env = {"OMP_NUM_THREADS": "2", **os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"fairseq-train failed ({proc.returncode}):\n{proc.stdout[-4000:]}")

@@ -6,7 +6,7 @@ import pytest
 from peft_roberta.analysis.publish import twin_verdict, write_pages
 
 BASE = {"recipe": "fairseq_vs_hf", "task": "sst2", "model": "minilm", "profile": "quick", "precision": "fp32",
-        "machine": "test cpu", "date": "2026-11-30", "trainable_params": 10, "wall_s": 1.0}
+        "machine": "test cpu", "date": "2026-11-30", "trainable_params": 10, "wall_s": 60.0}
 
 
 def rows(method, fairseq, hf):
@@ -42,7 +42,18 @@ def test_twin_table_verdicts_and_readme_counts(project):
     readme = (project / "README.md").read_text()
     assert "old" not in readme
     assert "1 differ, 1 agree within ±1 point, 1 inconclusive" in readme
-    assert "test cpu" in (project / "docs" / "hf_twin.md").read_text()
+    assert "test cpu" in twin and "summed over the runs: 22 min (fairseq 11 min, median run 60 s, hf 11 min, median run 60 s)" in twin
+
+
+def test_rows_without_machine_or_date_say_so(project):
+    results = project / "results" / "sst2_lora"
+    results.mkdir(parents=True)
+    lines = [{k: v for k, v in row.items() if k not in ("machine", "date")} | {"recipe": "sst2_lora"}
+             for row in rows("lora", [86.0, 86.2, 85.9], [])]
+    results.joinpath("runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    write_pages(project, project)
+    page = (project / "docs" / "results.md").read_text()
+    assert "machine not recorded in these rows" in page and "date not recorded in these rows" in page
 
 
 def test_nothing_run_leaves_a_pointer_not_numbers(project):

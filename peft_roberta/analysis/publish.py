@@ -30,11 +30,21 @@ def read(work_dir, recipe):
 
 def provenance(rows, command):
     """One line: the command, and the machine, model, precision and dates the rows record."""
-    def values(column):
-        return ", ".join(sorted({str(v) for v in rows[column].dropna()})) if column in rows else "?"
+    def values(column):  # rows written before rows recorded machine and date say so
+        found = sorted({str(v) for v in rows[column].dropna()}) if column in rows else []
+        return ", ".join(found) or f"{column} not recorded in these rows"
 
     return (f"`{command}`: {len(rows)} runs on {values('machine')}; model {values('model')}, profile "
             f"{values('profile')}, precision {values('precision')}; {values('date')}.")
+
+
+def wall_time(rows):
+    """The rows' training wall time per impl, summed (what the command spends beyond data preparation)
+    and the median run (robust to a run that shared the CPU with another job)."""
+    per_impl = rows.groupby("impl")["wall_s"].agg(["sum", "median"])
+    parts = ", ".join(f"{impl} {row['sum'] / 60:.0f} min, median run {row['median']:.0f} s"
+                      for impl, row in per_impl.iterrows())
+    return f"Training wall time summed over the runs: {per_impl['sum'].sum() / 60:.0f} min ({parts})."
 
 
 def stat(values, digits=2):
@@ -133,7 +143,7 @@ def write_pages(work_dir, project_root):
     if twin is not None:
         table, verdicts = twin_table(twin)
         write_block(project_root / "docs" / "hf_twin.md", "fairseq-vs-hf",
-                    provenance(twin, "bash recipes/fairseq_vs_hf.sh") + "\n\n" + table)
+                    provenance(twin, "bash recipes/fairseq_vs_hf.sh") + " " + wall_time(twin) + "\n\n" + table)
         counts = {label: sum(v.split(" ")[0] == label for v in verdicts) for label in ("differ", "agree", "inconclusive")}
         readme.append(["fairseq + plugin vs its HF twin (same weights, data, seeds)",
                        f"of {len(verdicts)} (task, method, init) pairs: {counts['differ']} differ, {counts['agree']} "
@@ -141,7 +151,8 @@ def write_pages(work_dir, project_root):
                        "([docs/hf_twin.md](docs/hf_twin.md))", "`bash recipes/fairseq_vs_hf.sh`"])
     glue = read(work_dir, "glue")
     if glue is not None:
-        sections += ["## GLUE (dev)", "", provenance(glue, "bash recipes/glue.sh"), "", glue_table(glue), ""]
+        sections += ["## GLUE (dev)", "", provenance(glue, "bash recipes/glue.sh") + " " + wall_time(glue), "",
+                     glue_table(glue), ""]
         pre = glue[(glue["init"] == "pretrained") & (glue["impl"] == "fairseq")]
         from ..runs.tasks import TASKS
         from .glue import NAMES, METRIC_NAMES
