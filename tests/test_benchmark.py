@@ -35,7 +35,7 @@ def minilm_dir(tmp_path_factory):
 def run_script(name, *args, work_dir):
     env = {**os.environ, "GLUE_DIR": str(SST2.parent), "PYTHONWARNINGS": "ignore"}
     done = subprocess.run([sys.executable, str(REPO / "scripts" / name), *args, "--max-train", "200",
-                           "--threads", "2", "--work-dir", str(work_dir)],
+                           "--threads", os.environ.get("OMP_NUM_THREADS", "2"), "--work-dir", str(work_dir)],
                           capture_output=True, text=True, env=env, cwd=work_dir)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout

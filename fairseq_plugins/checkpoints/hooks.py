@@ -20,7 +20,7 @@ import shutil
 from fairseq import checkpoint_utils
 from fairseq.file_io import PathManager
 
-from .peft_file import PEFT_FILE_SUFFIX, save_peft_file
+from .peft_file import PEFT_FILE_SUFFIX, replaced_atomically, save_peft_file
 from .safety import CheckpointError, allow_fairseq_checkpoints, refusal_message
 
 logger = logging.getLogger(__name__)
@@ -84,13 +84,8 @@ def _atomic_copies(copy):
     def atomic_copy(src_path, dst_path, overwrite=False):
         if not os.path.isfile(src_path) or "://" in str(dst_path):
             return copy(src_path, dst_path, overwrite=overwrite)
-        tmp = f"{dst_path}.tmp{os.getpid()}"
-        try:
+        with replaced_atomically(dst_path) as tmp:
             shutil.copyfile(src_path, tmp)
-            os.replace(tmp, dst_path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
         return True
 
     atomic_copy.wrapped_by_fairseq_plugins = True

@@ -5,6 +5,7 @@ configuration; no frozen weight. Together with the base checkpoint it rebuilds t
 model (:func:`compose`). Also the small pieces every checkpoint writer here shares.
 """
 import argparse
+import contextlib
 import functools
 import hashlib
 import os
@@ -18,15 +19,23 @@ PEFT_FILE_SUFFIX = ".peft.pt"
 LABEL_DICTIONARY = os.path.join("label", "dict.txt")  # in a data-bin
 
 
-def atomic_save(obj, path):
-    """torch.save to a temporary name beside ``path``, then rename: never a half-written file."""
+@contextlib.contextmanager
+def replaced_atomically(path):
+    """A temporary name beside ``path`` to write; renamed over ``path`` when the block succeeds, removed
+    otherwise: never a half-written file."""
     tmp = f"{path}.tmp{os.getpid()}"
     try:
-        torch.save(obj, tmp)
+        yield tmp
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def atomic_save(obj, path):
+    """torch.save through ``replaced_atomically``."""
+    with replaced_atomically(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def plain_config(cfg):
