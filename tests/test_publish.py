@@ -113,3 +113,15 @@ def test_benchmark_targets_are_computed_from_the_measurements(project):
     write_pages(project, project)
     page = (project / "docs" / "benchmark.md").read_text()
     assert "table roberta-base" in page and "| missed" in page
+
+
+def test_verdicts_use_p_values_adjusted_for_the_tables_pairs():
+    import math
+
+    from peft_roberta.analysis.stats import adjusted
+
+    raw = [0.036, 0.42, 0.29, 0.93, 0.34, 0.3, float("nan")]
+    q = adjusted(raw)
+    assert q[0] == pytest.approx(0.036 * 6) and math.isnan(q[-1])  # the smallest of 6: times 6
+    assert all(b >= a for a, b in zip(raw[:-1], q[:-1]))
+    assert twin_verdict(raw[0], 0.5) == "differ" and twin_verdict(q[0], 0.5) == "inconclusive"

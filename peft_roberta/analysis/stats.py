@@ -82,3 +82,14 @@ def equivalence(a, b, margin, alpha=ALPHA) -> dict:
     out.update(p_lower=float(lower.pvalue), p_upper=float(upper.pvalue),
                p=float(max(lower.pvalue, upper.pvalue)), low=float(interval.low), high=float(interval.high))
     return out
+
+
+def adjusted(pvalues) -> list:
+    """Benjamini-Hochberg adjusted p-values (scipy's false_discovery_control) of a table's family of
+    tests; a missing p (NaN: no test possible) stays missing and does not count in the family."""
+    values = np.asarray(pvalues, dtype=float)
+    out = np.full(values.shape, math.nan)
+    finite = np.isfinite(values)
+    if finite.any():
+        out[finite] = stats.false_discovery_control(values[finite], method="bh")
+    return out.tolist()
