@@ -68,18 +68,21 @@ def pretrained_vs_random(rows, metric="dev_accuracy"):
 
 def methods_table(rows):
     """Per method (pretrained, fairseq): trained parameters, dev accuracy and MCC over seeds, and
-    Welch's p against LoRA. Speed is docs/benchmark.md's: these runs' wall times are not timings."""
-    body = []
+    Welch's p against LoRA, raw and adjusted for the table's comparisons (Benjamini-Hochberg). Speed is
+    docs/benchmark.md's: these runs' wall times are not timings."""
+    body, ps = [], []
     rows = rows[(rows["init"] == "pretrained") & (rows["impl"] == "fairseq")]
     lora = rows.loc[rows["method"] == "lora", "dev_accuracy"].dropna().tolist()
     for method in [m for m in METHOD_ORDER if m in set(rows["method"])]:
         part = rows[rows["method"] == method]
-        versus = welch(part["dev_accuracy"].dropna().tolist(), lora) if method != "lora" else {"p": math.nan}
+        ps.append(welch(part["dev_accuracy"].dropna().tolist(), lora)["p"] if method != "lora" else math.nan)
         body.append([method, f"{int(part['trainable_params'].iloc[0]):,}",
                      f"{100 * part['trainable_params'].iloc[0] / part['total_params'].iloc[0]:.2f}",
-                     stat(part["dev_accuracy"]), stat(part["dev_mcc"]), _p(versus["p"])])
+                     stat(part["dev_accuracy"]), stat(part["dev_mcc"]), _p(ps[-1])])
+    for line, q in zip(body, adjusted(ps)):
+        line.append(_p(q))
     return markdown_rows(["method", "trained parameters", "% of the model", "dev accuracy (chose the checkpoint)",
-                          "dev MCC", "Welch's p against LoRA"], body)
+                          "dev MCC", "Welch's p against LoRA", "adjusted (Benjamini-Hochberg)"], body)
 
 
 def twin_table(rows):
