@@ -23,13 +23,18 @@ def replace_block(text, name, content, where="README.md"):
     return pattern.sub(lambda m: m.group(1) + content.rstrip("\n") + "\n" + m.group(2), text)
 
 
-def write_block(path, name, content):
-    """Replace the block ``name`` of ``path`` atomically."""
+def write_page(path, text):
+    """Write ``text`` to ``path`` through a temporary name beside it: never a half-written page."""
     path = Path(path)
-    text = replace_block(path.read_text(encoding="utf-8"), name, content, where=str(path))
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def write_block(path, name, content):
+    """Replace the block ``name`` of ``path`` atomically."""
+    path = Path(path)
+    write_page(path, replace_block(path.read_text(encoding="utf-8"), name, content, where=str(path)))
 
 
 def plugin_options_table(short=False):

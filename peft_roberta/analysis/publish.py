@@ -134,7 +134,7 @@ def twin_verdict(p_differ, p_same):
 
 def write_pages(work_dir, project_root):
     """docs/results.md, docs/hf_twin.md's trained comparison and README's results block, from what has run."""
-    from ..docs import write_block
+    from ..docs import write_block, write_page
     from .glue import glue_table
 
     sections, readme = ["# Results", "", "Written by `python scripts/publish_results.py` from the recipes' "
@@ -180,9 +180,7 @@ def write_pages(work_dir, project_root):
 
     readme += write_benchmark_page(work_dir, project_root)
     text = "\n".join(sections).rstrip() + "\n"
-    tmp = project_root / "docs" / ".results.md.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(project_root / "docs" / "results.md")
+    write_page(project_root / "docs" / "results.md", text)
     short = markdown_rows(["result", "ours (mean ± std (seeds))", "command"], readme) if readme else \
         "No results yet: run the recipes, then `python scripts/publish_results.py`."
     write_block(project_root / "README.md", "results", short + "\n\nAll tables, with machine, model, precision and "

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 from ..analysis.tables import markdown_rows
+from ..docs import write_page
 
 TARGETS = (  # (what, how it is compared, the bound)
     ("fairseq LoRA's epoch against tuned HF + peft's, same precision", "≤", 0.5),
@@ -130,8 +131,6 @@ def write_benchmark_page(root, project_root):
             sections += ["![dev accuracy against training time and updates](time_to_accuracy.png)", ""]
     for profile in sorted((root / "results" / "profile").glob("*.md")):
         sections += [f"## Profile: {profile.stem}", "", profile.read_text(encoding="utf-8").rstrip(), ""]
-    tmp = docs / ".benchmark.md.tmp"
-    tmp.write_text("\n".join(sections).rstrip() + "\n", encoding="utf-8")
-    tmp.replace(docs / "benchmark.md")
+    write_page(docs / "benchmark.md", "\n".join(sections).rstrip() + "\n")
     return [[what, f"{value:.2f} ({detail}; target {bound}: {'met' if met else 'missed'})",
              "[docs/benchmark.md](docs/benchmark.md)"] for what, bound, value, detail, met in rows if value is not None]
