@@ -4,9 +4,8 @@
 #   SST-2, pretrained MiniLM: every method with a peft twin (LoRA, DoRA, rsLoRA, BitFit, IA3, full
 #   fine-tuning), the quick profile on 8,000 training
 #   sentences (250 updates of 32); CLS books (report 001), MiniLM pretrained and random, full fine-tuning,
-#   the quick profile (3 epochs). Seeds 1 2 3. On 2 CPU cores (Intel Xeon, bf16): the SST-2 part about
-#   35 minutes (median run: fairseq 33 s, HF 70 s; full fine-tuning 66 s / 105 s); CLS books' long
-#   reviews about 6 minutes a fairseq run (600 updates), so about 100 minutes more for its 12 runs.
+#   the quick profile (3 epochs). Seeds 1 2 3. On 2 CPU cores the SST-2 part takes about half an hour and
+#   CLS books' long reviews much longer; docs/hf_twin.md gives the measured wall times per impl.
 # What the twin shares with the fairseq run and what differs by design: peft_roberta/hf/__init__.py.
 # Options: METHODS (the SST-2 methods), SEEDS, PROFILE, PRECISION, ... (recipes/common.sh).
 source "$(dirname "$0")/common.sh"
