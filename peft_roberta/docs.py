@@ -1,40 +1,12 @@
-"""Writing the generated parts of README.md and docs/: blocks between ``<!-- name:begin -->`` and
-``<!-- name:end -->`` markers, replaced whole; everything else in those files is left as it is.
-
-The option tables come from the declarations (``fairseq_plugins``' options, ``runs.settings``), so
-they cannot drift from the code; result tables come from the commands that measure them.
+"""The generated parts of README.md and docs/ that come from declarations, not from runs: the option
+tables (``fairseq_plugins``' options, ``runs.settings``) and the HF twin's differences by design, so
+they cannot drift from the code (``scripts/write_docs.py`` writes them through ``pages``). Result
+tables come from the commands that measure them.
 """
-import os
-import re
-from pathlib import Path
-
 from .analysis.tables import markdown_rows
-from .errors import UserError
 from .paths import PROJECT_ROOT
 
 README = PROJECT_ROOT / "README.md"
-
-
-def replace_block(text, name, content, where="README.md"):
-    """``text`` with the block ``name`` replaced by ``content``."""
-    pattern = re.compile(rf"(<!-- {re.escape(name)}:begin -->\n).*?(<!-- {re.escape(name)}:end -->)", re.S)
-    if not pattern.search(text):
-        raise UserError(f"{where}: no <!-- {name}:begin --> ... <!-- {name}:end --> block")
-    return pattern.sub(lambda m: m.group(1) + content.rstrip("\n") + "\n" + m.group(2), text)
-
-
-def write_page(path, text):
-    """Write ``text`` to ``path`` through a temporary name beside it: never a half-written page."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def write_block(path, name, content):
-    """Replace the block ``name`` of ``path`` atomically."""
-    path = Path(path)
-    write_page(path, replace_block(path.read_text(encoding="utf-8"), name, content, where=str(path)))
 
 
 def plugin_options_table(short=False):

@@ -56,6 +56,9 @@ def main(argv=None):
                         help="auto: bf16 on a GPU; on a CPU fp32, except hf-tuned: bf16 where the CPU multiplies it")
     parser.add_argument("--compile", action="store_true",
                         help="hf-tuned: torch.compile (TrainingArguments.torch_compile)")
+    parser.add_argument("--checkpoint-activations", action="store_true",
+                        help="every impl recomputes each layer's activations in the backward pass (fairseq's "
+                        "--checkpoint-activations, HF's activation_checkpointing): less memory, more compute")
     parser.add_argument("--out-dir", default=str(PROJECT_ROOT / "results" / "benchmark"))
     args = parser.parse_args(argv)
     args.command = "python scripts/benchmark.py " + shlex.join(sys.argv[1:] if argv is None else argv)

@@ -45,7 +45,7 @@ def main(argv=None):
     table = lockstep_table(results, args.model, args.tolerance)
     print(table)
     if args.docs:
-        from peft_roberta.docs import write_block
+        from peft_roberta.pages import write_block
         from peft_roberta.paths import PROJECT_ROOT
 
         write_block(PROJECT_ROOT / "docs" / "hf_twin.md", "lockstep", table)

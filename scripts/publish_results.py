@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Write docs/results.md, docs/hf_twin.md's trained comparison and README's results table from the
-recipes' results.
+"""Write docs/results.md, docs/benchmark.md, docs/hf_twin.md's trained comparison and README's results
+table from the recipes' and the benchmarks' results.
 
     python scripts/publish_results.py                 # the results/ of the project
     python scripts/publish_results.py --work-dir W    # the results/ of another WORK_DIR
@@ -25,13 +25,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from peft_roberta.analysis.publish import write_pages
+    from peft_roberta.bench.page import write_benchmark_page
     from peft_roberta.errors import UserError
 
     try:
-        count = write_pages(args.work_dir, PROJECT_ROOT)
+        count = write_pages(args.work_dir, PROJECT_ROOT, write_benchmark_page(args.work_dir, PROJECT_ROOT))
     except (UserError, OSError) as err:
         return fail(PROG, err)
-    print(f"wrote docs/results.md and README.md's results table ({count} rows)")
+    print(f"wrote docs/results.md, docs/benchmark.md, docs/hf_twin.md and README.md's results table ({count} rows)")
     return 0
 
 

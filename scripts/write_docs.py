@@ -19,15 +19,16 @@ PROG = "write_docs.py"
 def main(argv=None):
     parser_for(__doc__, prog=PROG).parse_args(argv)
     from peft_roberta import docs
+    from peft_roberta.pages import write_block
     from peft_roberta.errors import UserError
     from peft_roberta.paths import PROJECT_ROOT
 
     try:
-        docs.write_block(docs.README, "plugin-options", docs.plugin_options_table(short=True))
+        write_block(docs.README, "plugin-options", docs.plugin_options_table(short=True))
         options = PROJECT_ROOT / "docs" / "options.md"
-        docs.write_block(options, "plugin-options", docs.plugin_options_table())
-        docs.write_block(options, "recipe-settings", docs.recipe_settings_table())
-        docs.write_block(PROJECT_ROOT / "docs" / "hf_twin.md", "differences", docs.twin_differences())
+        write_block(options, "plugin-options", docs.plugin_options_table())
+        write_block(options, "recipe-settings", docs.recipe_settings_table())
+        write_block(PROJECT_ROOT / "docs" / "hf_twin.md", "differences", docs.twin_differences())
     except (UserError, OSError) as err:
         return fail(PROG, err)
     print("wrote the option tables of README.md and docs/options.md")

@@ -110,7 +110,9 @@ def test_benchmark_targets_are_computed_from_the_measurements(project):
     assert accuracy[2] is None and accuracy[4] is None and "HF tuned did not reach 85%" in accuracy[3]
     assert matmul[2] == pytest.approx(0.8) and matmul[4] is True
     assert memory[2] == pytest.approx(0.75) and memory[4] is False
-    write_pages(project, project)
+    from peft_roberta.bench.page import write_benchmark_page
+
+    write_pages(project, project, write_benchmark_page(project, project))
     page = (project / "docs" / "benchmark.md").read_text()
     assert "table roberta-base" in page and "| missed" in page
 
@@ -125,3 +127,69 @@ def test_verdicts_use_p_values_adjusted_for_the_tables_pairs():
     assert q[0] == pytest.approx(0.036 * 6) and math.isnan(q[-1])  # the smallest of 6: times 6
     assert all(b >= a for a, b in zip(raw[:-1], q[:-1]))
     assert twin_verdict(raw[0], 0.5) == "differ" and twin_verdict(q[0], 0.5) == "inconclusive"
+
+
+def test_runs_of_another_setting_are_shown_apart_never_pooled(project):
+    """An earlier setting's runs left in runs.jsonl (max_positions=256) get their own line, named by
+    the setting that differs; the pair of the later setting is judged on its own runs only."""
+    results = project / "results" / "fairseq_vs_hf"
+    results.mkdir(parents=True)
+    old = [{**r, "config": {"lr": 1e-5, "max_positions": 256}, "run_id": "old" + r["run_id"]}
+           for r in rows("full", [60.0], [])]
+    new = [{**r, "config": {"lr": 1e-5, "max_positions": 128}}
+           for r in rows("full", [86.0, 86.1, 85.9, 86.05], [80.0, 80.2, 79.9, 80.1])]
+    results.joinpath("runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in old + new))
+    write_pages(project, project)
+    twin = (project / "docs" / "hf_twin.md").read_text()
+    line = next(line for line in twin.splitlines() if line.startswith("| sst2"))
+    assert "full (max_positions=128)" in line and "86.01 ± 0.09 (4)" in line and line.rstrip(" |").endswith("differ")
+    assert "Not yet run on both sides: sst2 full (max_positions=256) pretrained (runs: fairseq 1, HF 0)" in twin
+
+
+def test_memory_target_takes_the_lowest_ratio_of_one_run_and_names_recomputation(project):
+    from peft_roberta.bench.page import memory_ratio
+
+    plain = [bench_row("fairseq", "lora", "fp32", 1, 3000, 768), bench_row("fairseq", "full", "fp32", 1, 4000, 768)]
+    recomputed = [{**bench_row("fairseq", m, "fp32", 1, rss, 768), "checkpoint_activations": True}
+                  for m, rss in (("lora", 1400), ("full", 3000))]
+    mixed = [plain[0], recomputed[1]]  # LoRA and full of different runs: never compared
+    value, detail = memory_ratio([("a", plain), ("b", recomputed), ("c", mixed[:1]), ("d", mixed[1:])])
+    assert value == pytest.approx(1400 / 3000)
+    assert "activations recomputed in both" in detail and "results/benchmark/b" in detail
+    assert memory_ratio([("a", plain)])[0] == pytest.approx(0.75)
+
+
+def test_glue_section_compares_inits_per_task_and_says_what_the_published_rows_are(project):
+    results = project / "results" / "glue"
+    results.mkdir(parents=True)
+    lines = []
+    for task, metric, pretrained, random in (("sst2", "dev_accuracy", [86.0, 86.5, 85.8], [70.0, 68.0, 71.0]),
+                                             ("stsb", "dev_pearson", [80.0, 81.0, 79.5], [79.0, 82.0, 80.0])):
+        for init, values in (("pretrained", pretrained), ("random", random)):
+            lines += [{**BASE, "recipe": "glue", "task": task, "method": "lora", "init": init, "impl": "fairseq",
+                       "seed": seed, "run_id": f"{task}{init}{seed}", metric: value}
+                      for seed, value in enumerate(values, 1)]
+    results.joinpath("runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    write_pages(project, project)
+    page = (project / "docs" / "results.md").read_text()
+    assert "MiniLM on a CPU is not RoBERTa-base on a GPU" in page
+    sentence = next(line for line in page.splitlines() if line.startswith("Pretrained against random init"))
+    sst2, stsb = sentence.split(": ", 1)[1].split("; ")
+    assert sst2.startswith("SST-2 +16.4 points") and float(sst2.split("p = ")[1].split(" ")[0]) < 0.01
+    assert stsb.startswith("STS-B -0.2 points") and float(stsb.split("p = ")[1].split(" ")[0]) > 0.5
+
+
+def test_runs_with_the_same_fingerprints_share_a_setting_though_one_config_lacks_a_key(project):
+    """A row written before a setting existed lacks its key; with the same data, model and options
+    fingerprints it is the same setting, not a line of its own."""
+    results = project / "results" / "fairseq_vs_hf"
+    results.mkdir(parents=True)
+    shas = {"data_sha": "d1", "model_sha": "m1", "options_sha": "o1"}
+    old = [{**r, "config": {"lr": 1e-5, **shas}} for r in rows("full", [86.0, 86.1], [80.0, 80.2])]
+    new = [{**r, "config": {"lr": 1e-5, "checkpoint_activations": False, **shas}, "run_id": "new" + r["run_id"],
+            "seed": r["seed"] + 2} for r in rows("full", [85.9, 86.05], [79.9, 80.1])]
+    results.joinpath("runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in old + new))
+    write_pages(project, project)
+    twin = (project / "docs" / "hf_twin.md").read_text()
+    assert [line.split("|")[2].strip() for line in twin.splitlines() if line.startswith("| sst2")] == ["full"]
+    assert "86.01 ± 0.09 (4)" in twin

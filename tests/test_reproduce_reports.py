@@ -125,7 +125,7 @@ def write_rows(work, recipe, rows):
 def lora_config(rank):
     return {"lr": 0.002, "batch": 32, "updates": 750, "warmup_updates": 45, "weight_decay": 0.01, "dropout": 0.1,
             "max_train": 32000, "max_positions": None, "head": "out_proj", "lora_r": rank, "lora_alpha": 16,
-            "lora_targets": "q_proj"}
+            "lora_targets": "q_proj", "data_sha": "d0", "model_sha": "m0", "options_sha": f"o{rank}"}  # as rows hold
 
 
 def grid_config(method, lr, batch):

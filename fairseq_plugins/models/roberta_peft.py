@@ -45,6 +45,9 @@ MODEL_OPTIONS = (
     Option("autocast_bf16", None, False, "run the forward pass under torch.autocast with bfloat16 matmuls; "
            "weights, gradients and optimizer state stay fp32 (fast on CPUs with AVX512-BF16 or AMX)",
            hf="TrainingArguments.bf16", recipe=None),
+    Option("checkpoint_activations", None, False, "keep only each encoder layer's input for the backward pass "
+           "and compute the rest again there: less memory, one more forward pass per update, the same numbers",
+           hf="TrainingArguments.activation_checkpointing"),
 )
 # Every option the plugin adds to fairseq-train, in the order --help lists them.
 PLUGIN_OPTIONS = MODEL_OPTIONS + tuple(option for method in METHODS.values() for option in method.options)

@@ -26,6 +26,7 @@ Two places where a PEFT method adds a module instead of wrapping a Linear, both 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 from fairseq.distributed import fsdp_wrap
 from fairseq.models.roberta.model import RobertaEncoder
 from fairseq.models.transformer import TransformerEncoder
@@ -183,8 +184,11 @@ class PeftTransformerEncoder(TransformerEncoder):
 
     def build_encoder_layer(self, cfg):
         layer = PeftEncoderLayer(cfg, return_fc=self.return_fc)
-        if cfg.checkpoint_activations:
-            layer = checkpoint_wrapper(layer, offload_to_cpu=cfg.offload_activations)
+        # --checkpoint-activations: forward() recomputes each layer batch-first (torch.utils.checkpoint);
+        # fairseq's wrapper only where it offloads the kept activations to the CPU
+        self.checkpoint_activations = cfg.checkpoint_activations and not cfg.offload_activations
+        if cfg.offload_activations:
+            layer = checkpoint_wrapper(layer, offload_to_cpu=True)
         min_params_to_wrap = cfg.min_params_to_wrap if not cfg.checkpoint_activations else 0
         return fsdp_wrap(layer, min_num_params=min_params_to_wrap)
 
@@ -200,7 +204,12 @@ class PeftTransformerEncoder(TransformerEncoder):
         for i, layer in enumerate(layers):
             if isinstance(layer, PeftEncoderLayer):
                 first_only = first_position_only and i == len(layers) - 1
-                x = layer.forward_batch_first(x, padding_mask, first_position_only=first_only)
+                if self.checkpoint_activations and torch.is_grad_enabled():
+                    # only x is kept; the backward pass runs the layer again, under the same autocast
+                    # and from the same random state (the same dropout masks)
+                    x = checkpoint(layer.forward_batch_first, x, padding_mask, None, first_only, use_reentrant=False)
+                else:
+                    x = layer.forward_batch_first(x, padding_mask, first_position_only=first_only)
             else:  # wrapped for activation checkpointing or FSDP: fairseq's (time, batch) interface
                 x = layer(x.transpose(0, 1), padding_mask).transpose(0, 1)
             if return_all_hiddens:

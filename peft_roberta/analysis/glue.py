@@ -6,7 +6,7 @@ best checkpoint (GLUE's test labels are not public: dev is reported, as in those
 """
 import pandas as pd
 
-from ..reports.published import GLUE_PUBLISHED, GLUE_TASK_ORDER
+from ..published import GLUE_PUBLISHED, GLUE_TASK_ORDER
 from ..runs.tasks import TASKS
 from .stats import describe
 from .tables import markdown, mean_std
@@ -24,7 +24,7 @@ def column(task):
 def glue_frame(rows: pd.DataFrame):
     """(our rows, the tasks present): mean ± std of each task's metric per model, method, init and impl."""
     tasks = [t for t in GLUE_TASK_ORDER if t in set(rows["task"])]
-    keys = ["model", "method", "init", "impl"]
+    keys = ["model", "method", "init", "impl"] + (["setting"] if "setting" in rows else [])  # never pool settings
     table = []
     for key, block in rows[rows["task"].isin(tasks)].groupby(keys, sort=True):
         line = dict(zip(keys, key))
@@ -53,5 +53,7 @@ def published_frame(tasks):
 def glue_table(rows: pd.DataFrame) -> str:
     """The Markdown table: ours first, then the published rows, columns in GLUE's order."""
     ours, tasks = glue_frame(rows)
+    if "setting" in ours and not ours["setting"].astype(bool).any():  # one setting per task: nothing to tell apart
+        ours = ours.drop(columns="setting")
     both = pd.concat([ours, published_frame(tasks)], ignore_index=True).fillna("–")
     return markdown(both)

@@ -20,6 +20,9 @@ GROUP_COLUMNS = GROUP_KEYS + ("config",)
 EXTRA_METRICS = ("trainable_params", "wall_s", "peak_rss_mb")
 SOURCE = "_source"  # column: "file:line" of the run
 CONFIG_PARAMS = "_config_params"  # column: the run's hyper-parameters as a dict
+SETTING = "setting"  # column: what sets a run's config apart from its siblings' ("" when nothing does)
+FINGERPRINTS = ("data_sha", "model_sha", "options_sha")  # in a recipe row's config: all that shapes it
+SIBLING_KEYS = ("task", "model", "method")  # runs that a table would otherwise pool (both inits and impls)
 
 
 class InputError(UserError):
@@ -165,7 +168,39 @@ def load_runs(paths, extra_metrics=(), warn=None) -> pd.DataFrame:
     for name in rows.columns:
         if is_metric_name(name) and name not in numeric and rows[name].isna().all():
             rows[name] = np.nan
+    rows[SETTING] = setting_labels(rows)
     return rows
+
+
+def setting_labels(rows: pd.DataFrame) -> pd.Series:
+    """Per run, the settings in which its config differs from other runs of the same task, model
+    and method (either init, either impl), as ``"lr=0.001 max_positions=128"``, or "" when all of them
+    share one setting: a table keyed by these labels never pools runs of different settings.
+
+    Runs whose configs carry the same fingerprints (``data_sha``, ``model_sha``, ``options_sha``: every
+    resolved option, the data and the weights) share a setting even where one config lacks a key the
+    other records (rows written before that setting existed). A key differs only between configs that
+    record it; the fingerprints name a difference only when no setting does."""
+    labels = pd.Series("", index=rows.index, dtype=object)
+    if CONFIG_PARAMS not in rows.columns:
+        return labels
+    for _, block in rows.groupby([k for k in SIBLING_KEYS if k in rows.columns], sort=False):
+        keys = [_setting_key(config) for config in block[CONFIG_PARAMS]]
+        settings = dict(zip(keys, block[CONFIG_PARAMS]))  # one config for each setting
+        if len(settings) < 2:
+            continue
+        configs = list(settings.values())
+        names = sorted({k for c in configs for k in c})
+        differing = [k for k in names if len({format_config_value(c[k]) for c in configs if k in c}) > 1]
+        named = [k for k in differing if not k.endswith("_sha")] or differing
+        labels[block.index] = [" ".join(f"{k}={format_config_value(settings[key].get(k))}" for k in named)
+                               for key in keys]
+    return labels
+
+
+def _setting_key(config: dict):
+    fingerprints = tuple(config.get(k) for k in FINGERPRINTS)
+    return fingerprints if all(fingerprints) else canonical_config(config)
 
 
 def metric_columns(rows: pd.DataFrame, extra_metrics=()) -> list[str]:

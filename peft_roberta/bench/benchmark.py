@@ -34,6 +34,10 @@ def plan(args, device, hf_dir):
         notes.append("group_by_length is train_sampling_strategy=\"group_by_length\" in transformers 5; the "
                      "Trainer's default optimizer there is already adamw_torch_fused (torch >= 2.8) and the "
                      "default attention sdpa where torch has it: the table of configurations says what each got")
+    if getattr(args, "checkpoint_activations", False):
+        notes.append("activation checkpointing in every impl: each layer keeps its input only and runs again in the "
+                     "backward pass (fairseq's --checkpoint-activations, HF's activation checkpointing, non-reentrant)")
+    if "hf-tuned" in args.impls and hf_dir is not None:
         if args.compile:
             notes.append("torch.compile: the warm-up updates include the compilation (warmup_s in benchmark.json); "
                          "inference runs eager")
@@ -55,7 +59,8 @@ def run(args):
         raise UserError("nothing to measure (see --impls and --methods)")
     setup = {"model_dir": model_dir, "hf_dir": hf_dir, "data_bin": data_bin, "steps": args.steps,
              "warmup": args.warmup, "batch_size": args.batch_size, "device": device, "threads": args.threads,
-             "compile": args.compile, "probe_steps": min(args.steps, 8)}
+             "compile": args.compile, "probe_steps": min(args.steps, 8),
+             "checkpoint_activations": bool(getattr(args, "checkpoint_activations", False))}
     peaks = {}
     for precision in sorted({p for _, _, p in runs}):
         peaks[precision] = matmul_peak(device, precision)
@@ -75,7 +80,8 @@ def run(args):
     rows = []
     for impl, method, precision, raw in raws:
         row = summarize(impl, method, raw, peaks[precision], args.batch_size)
-        row.update(device=device, precision=precision, machine=described)
+        row.update(device=device, precision=precision, machine=described,
+                   checkpoint_activations=setup["checkpoint_activations"])
         rows.append(row)
     args.today = machine.today()
     text = markdown(rows, described, args, notes)

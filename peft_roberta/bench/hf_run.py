@@ -111,8 +111,10 @@ def fused_adamw_works(device):
 
 
 def trainer_for(impl, model, tokenizer, train, valid, *, batch_size, lr, warmup_steps, max_steps, device, precision,
-                out_dir, workers=0, compile=False, seed=1, callbacks=None, compute_metrics=None):
-    """The Trainer of ``impl`` (hf or hf-tuned) with the recipe's hyperparameters."""
+                out_dir, workers=0, compile=False, seed=1, callbacks=None, compute_metrics=None,
+                activation_checkpointing=False):
+    """The Trainer of ``impl`` (hf or hf-tuned) with the recipe's hyperparameters; ``activation_checkpointing``
+    recomputes each layer in the backward pass (enabled here, since the benchmark steps without Trainer.train)."""
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
     kwargs = dict(output_dir=out_dir, per_device_train_batch_size=batch_size, per_device_eval_batch_size=64,
@@ -123,6 +125,8 @@ def trainer_for(impl, model, tokenizer, train, valid, *, batch_size, lr, warmup_
     if impl == "hf-tuned":
         kwargs.update(train_sampling_strategy="group_by_length", dataloader_num_workers=workers, torch_compile=compile,
                       optim="adamw_torch_fused" if fused_adamw_works(device) else "adamw_torch")
+    if activation_checkpointing:
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     return Trainer(model=model, args=TrainingArguments(**kwargs), processing_class=tokenizer,
                    data_collator=DataCollatorWithPadding(tokenizer), train_dataset=train, eval_dataset=valid,
                    callbacks=callbacks, compute_metrics=compute_metrics)

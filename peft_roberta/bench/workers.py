@@ -52,8 +52,8 @@ def fairseq_worker(spec):
 
     method, device, precision = spec["method"], spec["device"], spec["precision"]
     save_dir = tempfile.mkdtemp(prefix="bench-fairseq-")
-    cfg, task, trainer = start(training_argv(method, spec["model_dir"], spec["data_bin"], spec["batch_size"], device,
-                                             precision, save_dir))
+    argv = training_argv(method, spec["model_dir"], spec["data_bin"], spec["batch_size"], device, precision, save_dir)
+    cfg, task, trainer = start(argv + (["--checkpoint-activations"] if spec.get("checkpoint_activations") else []))
     batches = epoch_batches(trainer)
     warm, measured = warmup_and_measured(batches, spec["warmup"], spec["steps"],
                                          lambda batch: batch["net_input"]["src_tokens"].numel())
@@ -114,7 +114,8 @@ def hf_worker(spec):
     trainer = trainer_for(impl, model, tokenizer, train, valid, batch_size=spec["batch_size"],
                           lr=profile_defaults("quick", "sst2", method)["lr"], warmup_steps=round(0.06 * per_epoch),
                           max_steps=per_epoch, device=device, precision=precision, out_dir=out_dir,
-                          compile=spec.get("compile", False))
+                          compile=spec.get("compile", False),
+                          activation_checkpointing=spec.get("checkpoint_activations", False))
     step_model = prepare_for_steps(trainer, per_epoch)
     batches = list(trainer.get_train_dataloader())
     warm, measured = warmup_and_measured(batches, spec["warmup"], spec["steps"],

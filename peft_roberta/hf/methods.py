@@ -16,9 +16,9 @@ from .family import HEADS, layer_module_names, layers_path
 
 # what each plugin option becomes in the twin (Option.hf), as the keys of apply_method's description
 TARGETS = ("method", "target layers", "trainable parameters", "initial weights", "config.layer_norm_eps",
-           "TrainingArguments.bf16", "LoraConfig.r", "LoraConfig.lora_alpha", "LoraConfig.lora_dropout",
-           "LoraConfig.target_modules", "LoraConfig.use_dora", "LoraConfig.use_rslora", "IA3Config.target_modules",
-           "IA3Config.feedforward_modules")
+           "TrainingArguments.bf16", "TrainingArguments.activation_checkpointing", "LoraConfig.r",
+           "LoraConfig.lora_alpha", "LoraConfig.lora_dropout", "LoraConfig.target_modules", "LoraConfig.use_dora",
+           "LoraConfig.use_rslora", "IA3Config.target_modules", "IA3Config.feedforward_modules")
 COVERED = "the twin covers lora (with DoRA and rsLoRA), bitfit, ia3 and none (full fine-tuning)"
 NO_TWIN = {
     "adapter": "peft has no Houlsby/Pfeiffer bottleneck adapter for encoder classifiers (nor He et al.'s parallel "
@@ -104,7 +104,8 @@ def apply_method(model, family, args):
     save = SAVED_HEAD[family]
     description = {"method": method, "target layers": layers,
                    "config.layer_norm_eps": getattr(model.config, "layer_norm_eps", None),
-                   "TrainingArguments.bf16": bool(args.autocast_bf16)}
+                   "TrainingArguments.bf16": bool(args.autocast_bf16),
+                   "TrainingArguments.activation_checkpointing": bool(getattr(args, "checkpoint_activations", False))}
     if method == "lora":
         from peft import LoraConfig, TaskType, get_peft_model
 

@@ -150,7 +150,10 @@ def training_arguments(args, save_dir, steps_per_epoch):
         save_total_limit=1, save_only_model=True, logging_strategy="steps",
         logging_steps=max(1, args.log_interval), report_to=[], disable_tqdm=True, dataloader_num_workers=0,
         remove_unused_columns=False, label_names=["labels"], use_cpu=not cuda, fp16=bool(args.fp16) and cuda,
-        bf16=(bool(args.bf16) and cuda) or bool(args.autocast_bf16))
+        bf16=(bool(args.bf16) and cuda) or bool(args.autocast_bf16),
+        # recomputation that needs no input gradient, so that it works under peft's frozen embeddings
+        activation_checkpointing=bool(getattr(args, "checkpoint_activations", False)),
+        activation_checkpointing_kwargs={"use_reentrant": False})
     if every > 0:
         kwargs.update(eval_steps=every, save_steps=every)
     if getattr(args, "tensorboard_logdir", None):  # the run's --tensorboard-logdir: the twin logs there too

@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 from ..paths import PLUGIN_DIR
-from .published import PUBLISHED
+from ..published import PUBLISHED
 
 # the shapes of the reports' models (HuggingFace names); bert-base is BertConfig's defaults
 BERT_TINY_SHAPE = dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512)

@@ -18,7 +18,7 @@ from ..analysis.load import InputError, canonical_config, format_config_value
 from ..analysis.sweeps import choose_config, select_best
 from ..analysis.tables import markdown_rows
 from ..paths import shared_dir
-from .published import PUBLISHED
+from ..published import PUBLISHED
 from .recipes import RecipeRun, load_rows, profiles
 from .templates import fill, listing
 from .verdicts import EQUIVALENCE_MARGIN, Verdict, judge_greater, judge_similar, seeds_text
@@ -109,8 +109,10 @@ def evaluate_000(loaded):
         return ["No pretrained rows with a `lora_r` in their config."], [Verdict("inconclusive", "no rank rows.")]
     rows = rows.assign(_rank=rows["_rank"].map(lambda r: _rank(r, rows)))
     metric = evaluation_metric(rows)
-    # runs that differ only in lora_r belong together; other settings (e.g. a smoke run) apart
-    base = rows["_config_params"].map(lambda c: canonical_config({k: v for k, v in c.items() if k != "lora_r"}))
+    # runs that differ only in lora_r belong together; other settings (e.g. a smoke run) apart. The
+    # fingerprint of the resolved fairseq options differs with lora_r too, so it is left out with it
+    base = rows["_config_params"].map(lambda c: canonical_config({k: v for k, v in c.items()
+                                                                  if k not in ("lora_r", "options_sha")}))
     rows = rows.assign(_base=base)
     lines, verdicts = [], []
     for (model, base_config), block in rows.groupby(["model", "_base"], sort=True):

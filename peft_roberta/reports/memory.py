@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from ..errors import UserError
-from .published import PUBLISHED
+from ..published import PUBLISHED
 
 GIB = 2 ** 30
 GB = 10 ** 9

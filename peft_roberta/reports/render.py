@@ -13,7 +13,7 @@ from .. import machine
 from ..analysis.tables import count, markdown_rows
 from .counts import DISTILBERT_SHAPE, ROBERTA_SMALL
 from .memory import GB, GIB, PRESETS
-from .published import PUBLISHED
+from ..published import PUBLISHED
 from .templates import fill, listing
 from .verdicts import rules_values
 

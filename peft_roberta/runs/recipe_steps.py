@@ -64,7 +64,7 @@ def locate_data(request):
 
 def glue_tasks_found(environ, caller_dir):
     """The GLUE tasks whose training file is in GLUE_DIR or a data root, in GLUE's order."""
-    from ..reports.published import GLUE_TASK_ORDER
+    from ..published import GLUE_TASK_ORDER
     from .tasks import TASKS
 
     roots = [paths.PROJECT_ROOT / "data" / "glue", paths.shared_dir() / "data" / "glue"]

@@ -91,6 +91,9 @@ def describe(row):
         return (f"[{row['recipe']}] {row['impl']} {row['init']} seed {row['seed']}: {dev}{flag} | {test} | "
                 f"{row['updates']:,} updates in {row['wall_s']:.0f} s | {row['trainable_params']:,} trained")
     dev = f"dev acc {row['dev_accuracy']:.2f}"
+    headline = _headline_metric(row.get("task"))
+    if headline not in ("accuracy", "pearson") and row.get(f"dev_{headline}") is not None:  # CoLA: MCC first
+        dev = f"dev {headline} {row[f'dev_{headline}']:.2f} acc {row['dev_accuracy']:.2f}"
     for extra in ("dev_f1", "dev_macro_f1"):
         if row.get(extra) is not None and (extra != "dev_macro_f1" or row.get("dev_f1") is None):
             dev += f" {extra[4:]} {row[extra]:.2f}"
@@ -99,3 +102,10 @@ def describe(row):
     test = f"test acc {row['test_accuracy']:.2f}" if row.get("test_accuracy") is not None else "no labelled test"
     return (f"[{row['recipe']}] {row['impl']} {row['init']} seed {row['seed']}: {dev} | {test} | "
             f"{row['updates']:,} updates in {row['wall_s']:.0f} s | {row['trainable_params']:,} trained")
+
+
+def _headline_metric(task):
+    """The metric the task is judged and its checkpoint chosen on (``runs.tasks``), accuracy if unknown."""
+    from .tasks import TASKS
+
+    return TASKS[task].metric if task in TASKS else "accuracy"
