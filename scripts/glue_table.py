@@ -25,6 +25,7 @@ def main(argv=None):
     from peft_roberta import machine
     from peft_roberta.analysis.glue import glue_table
     from peft_roberta.analysis.load import InputError, load_runs
+    from peft_roberta.pages import write_page
 
     try:
         rows = load_runs(args.runs)
@@ -36,10 +37,7 @@ def main(argv=None):
             f"{precision}; {machine.cpu_name()}; {machine.today()}.\n\n{glue_table(rows)}\n")
     print(text)
     if args.out:
-        tmp = args.out + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, args.out)
+        write_page(args.out, text)
     return 0
 
 
