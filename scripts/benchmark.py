@@ -20,8 +20,9 @@ Each implementation x method runs in its own process (its peak resident memory i
   - one epoch's time: the number of batches times the mean step;
   - achieved FLOP/s as a fraction of the matmul peak measured in the same run, in the run's precision
     (FLOPs counted from the shapes each implementation really computes);
-  - peak resident memory, the size of the saved trainable state (PEFT-only file / peft adapter) and
-    of a full training checkpoint, and inference throughput (dev set, LoRA / IA3 merged).
+  - peak resident memory through the training steps (and the process's, with saving and inference),
+    the size of the saved trainable state (PEFT-only file / peft adapter) and of a full training
+    checkpoint, and inference throughput (dev set, LoRA / IA3 merged).
 Writes benchmark.json (one object per impl x method) and benchmark.md into --out-dir. --shape
 roberta.base or roberta.large (or --model roberta-base-shape / roberta-large-shape): that
 architecture, roberta.base's dictionary and GPT-2 BPE with random weights, fairseq only.
@@ -59,6 +60,13 @@ def main(argv=None):
     parser.add_argument("--checkpoint-activations", action="store_true",
                         help="every impl recomputes each layer's activations in the backward pass (fairseq's "
                         "--checkpoint-activations, HF's activation_checkpointing): less memory, more compute")
+    parser.add_argument("--repeats", type=positive_int, default=1,
+                        help="measure every impl x method this many times, interleaved; each row is the run with "
+                        "the median peak RSS, every run's peak and step time recorded")
+    parser.add_argument("--frozen-weights-dtype", default="fp32", choices=["fp32", "bf16"],
+                        help="every impl keeps its frozen Linear weights in this dtype (fairseq's "
+                        "--frozen-weights-dtype); bf16 needs --precision bf16, under whose autocast it gives the same "
+                        "numbers with half the memory")
     parser.add_argument("--out-dir", default=str(PROJECT_ROOT / "results" / "benchmark"))
     args = parser.parse_args(argv)
     args.command = "python scripts/benchmark.py " + shlex.join(sys.argv[1:] if argv is None else argv)
@@ -74,6 +82,9 @@ def main(argv=None):
         args.impls = comma_list(args.impls, IMPLS, "impls")
         args.steps = args.steps or (30 if args.quick else 100)
         args.model_name = model_name(args.model, args.shape)
+        if args.frozen_weights_dtype == "bf16" and args.precision != "bf16":
+            raise UserError(f"--frozen-weights-dtype bf16 needs --precision bf16 (here {args.precision}): "
+                            "only under bf16 autocast do the rounded weights give the same numbers")
         print(run(args))
     except (UserError, CheckpointError) as err:
         return fail(PROG, err)

@@ -60,6 +60,30 @@ def test_benchmark_rows_and_ratios(minilm_dir, tmp_path):
     assert by_key[("fairseq", "lora")]["state_mb"] == pytest.approx(by_key[("hf", "lora")]["state_mb"], rel=0.1)
     assert by_key[("fairseq", "full")]["state_mb"] > 50
     assert "fairseq / HF" in printed and (out / "benchmark.md").read_text() in printed
+    # peak RSS by role: gradients and Adam state of what trains, read from the tensors
+    full, lora = by_key[("fairseq", "full")]["memory_mb"], by_key[("fairseq", "lora")]["memory_mb"]
+    assert full["gradients"] == pytest.approx(full["trained weights"], rel=0.01) and full["frozen weights"] < 1
+    assert full["optimizer state"] == pytest.approx(2 * full["trained weights"], rel=0.01)
+    assert lora["trained weights"] < 0.02 * lora["frozen weights"] and lora["optimizer state"] < 0.05 * full["optimizer state"]
+    assert all(r["peak_rss_mb"] <= r["process_peak_rss_mb"] for r in rows)
+    assert "peak RSS in training by role" in printed
+
+
+def test_median_run_keeps_every_runs_figures():
+    from peft_roberta.bench.benchmark import median_run
+
+    runs = [{"peak_rss_mb": mb, "step_times": [seconds]} for mb, seconds in ((1600, 0.9), (1500, 1.0), (1700, 0.8))]
+    chosen = median_run(runs)
+    assert chosen["peak_rss_mb"] == 1600 and chosen["step_times"] == [0.9]
+    assert chosen["peak_rss_runs_mb"] == [1600, 1500, 1700] and chosen["step_ms_runs"] == [900, 1000, 800]
+
+
+def test_bf16_frozen_weights_without_bf16_precision_are_refused_before_any_work(tmp_path):
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "benchmark.py"), "--frozen-weights-dtype", "bf16",
+                           "--precision", "fp32", "--work-dir", str(tmp_path), "--out-dir", str(tmp_path / "out")],
+                          capture_output=True, text=True)
+    assert done.returncode != 0 and "--frozen-weights-dtype bf16 needs --precision bf16" in done.stderr
+    assert "Traceback" not in done.stderr and not list(tmp_path.iterdir())
 
 
 def test_profile_step_breakdown_adds_up(minilm_dir, tmp_path):

@@ -69,6 +69,8 @@ def test_runs_of_two_tasks_never_share_a_checkpoint_folder(tmp_path):
     ("LORA_TARGETS=foo", {"LORA_TARGETS": "foo"}, "LORA_TARGETS=foo: 'foo': unknown foo"),
     ("PEFT_LAYERS=7", {"PEFT_LAYERS": "7"}, "--peft-layers 7: layer 7 does not exist (the model has 2 layers, 0-1)"),
     ("BITFIT_BIASES with lora", {"BITFIT_BIASES": "all"}, "BITFIT_BIASES=all: only acts with METHOD=bitfit"),
+    ("FROZEN_WEIGHTS_DTYPE=bf16 in fp32", {"FROZEN_WEIGHTS_DTYPE": "bf16", "PRECISION": "fp32"},
+     "--frozen-weights-dtype bf16 needs --autocast-bf16 (PRECISION=bf16)"),
     ("missing TRAIN file", {"TRAIN": "nowhere.tsv"}, "TRAIN=nowhere.tsv: no such file"),
 ])
 def test_bad_settings_are_refused_in_one_line_before_any_work(tmp_path, case, env, message):

@@ -44,7 +44,8 @@ def method_of(option):
 
 
 # options that only act together with another one (a value alone is refused)
-COMPANIONS = {"prefix_hidden_size": ["--prefix-projection"], "mam_prefix_hidden_size": ["--mam-prefix-projection"]}
+COMPANIONS = {"prefix_hidden_size": ["--prefix-projection"], "mam_prefix_hidden_size": ["--mam-prefix-projection"],
+              "frozen_weights_dtype": ["--autocast-bf16"]}
 
 
 def test_every_option_is_declared_once_with_a_twin_or_a_reason():
@@ -84,7 +85,8 @@ def test_every_option_with_a_twin_changes_what_its_declaration_names(corpus, opt
         pytest.skip("the method itself: see test_twin_methods")
     method = ["--peft", method_of(option)]
     base = twin_description(corpus, *method)
-    changed = twin_description(corpus, *method, *option.as_argv(other_value(option)))
+    changed = twin_description(corpus, *method, *COMPANIONS.get(option.name, []),
+                               *option.as_argv(other_value(option)))
     assert option.hf in changed.description, f"{option.name}: the twin does not report {option.hf!r}"
     if option.hf == "initial weights":  # whatever the option did to fairseq's step 0, the twin starts there
         assert changed.start_logit_difference < 1e-4 and base.start_logit_difference < 1e-4
@@ -145,6 +147,8 @@ def test_every_recipe_variable_is_a_recipe_setting_with_the_plugins_check():
     (["--peft-layers", "7"], "--peft-layers 7: layer 7 does not exist (the model has 2 layers, 0-1)"),
     (["--lora-targets", ","], "argument --lora-targets: ',': empty list"),
     (["--lora-targets", "q_proj,q_proj"], "'q_proj,q_proj': a name is listed twice"),
+    (["--frozen-weights-dtype", "bf16"], "--frozen-weights-dtype bf16 needs --autocast-bf16"),
+    (["--frozen-weights-dtype", "bf16", "--autocast-bf16", "--lora-dora"], "does not combine with --lora-dora"),
 ])
 def test_malformed_options_are_one_line_in_fairseq_train(corpus, tmp_path, argv, message):
     cmd = [sys.executable, "-m", "fairseq_cli.train", str(corpus["finetune_bin"]), "--user-dir", str(PLUGIN_DIR),

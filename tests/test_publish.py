@@ -146,7 +146,7 @@ def test_runs_of_another_setting_are_shown_apart_never_pooled(project):
     assert "Not yet run on both sides: sst2 full (max_positions=256) pretrained (runs: fairseq 1, HF 0)" in twin
 
 
-def test_memory_target_takes_the_lowest_ratio_of_one_run_and_names_recomputation(project):
+def test_memory_target_takes_the_lowest_ratio_of_one_run_and_names_its_settings(project):
     from peft_roberta.bench.page import memory_ratio
 
     plain = [bench_row("fairseq", "lora", "fp32", 1, 3000, 768), bench_row("fairseq", "full", "fp32", 1, 4000, 768)]
@@ -157,6 +157,12 @@ def test_memory_target_takes_the_lowest_ratio_of_one_run_and_names_recomputation
     assert value == pytest.approx(1400 / 3000)
     assert "activations recomputed in both" in detail and "results/benchmark/b" in detail
     assert memory_ratio([("a", plain)])[0] == pytest.approx(0.75)
+    narrow = [{**bench_row("fairseq", m, "bf16", 1, rss, 768), "checkpoint_activations": True,
+               "frozen_weights_dtype": "bf16"} for m, rss in (("lora", 1300), ("full", 3100))]
+    value, detail = memory_ratio([("b", recomputed), ("e", narrow)])
+    assert value == pytest.approx(1300 / 3100) and "frozen weights in bf16, results/benchmark/e" in detail
+    # full fine-tuning at its own best (run b), not only in the run that favours LoRA
+    assert "each at its lowest of any run: 1300 MB (e) / 3000 MB (b) = 0.43" in detail
 
 
 def test_glue_section_compares_inits_per_task_and_says_what_the_published_rows_are(project):

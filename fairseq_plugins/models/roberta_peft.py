@@ -20,6 +20,7 @@ from ..options import Option, OptionError, layers_arg, parse_layers
 from ..peft import METHODS, build_method
 from ..trainable import (
     HEAD_POLICIES, LM_HEAD_PREFIX, format_report, head_parameter_names, parameter_report, set_trainable,
+    store_frozen_linears,
 )
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,10 @@ MODEL_OPTIONS = (
     Option("checkpoint_activations", None, False, "keep only each encoder layer's input for the backward pass "
            "and compute the rest again there: less memory, one more forward pass per update, the same numbers",
            hf="TrainingArguments.activation_checkpointing"),
+    Option("frozen_weights_dtype", str, "fp32", "keep the frozen weights of Linear layers in this dtype: bf16 "
+           "halves their memory and gives the same numbers, since --autocast-bf16 (which it needs) rounds them "
+           "so at every use anyway; the trained parameters stay fp32", choices=("fp32", "bf16"),
+           hf="frozen Linear weights' dtype", metavar="DTYPE"),
 )
 # Every option the plugin adds to fairseq-train, in the order --help lists them.
 PLUGIN_OPTIONS = MODEL_OPTIONS + tuple(option for method in METHODS.values() for option in method.options)
@@ -60,6 +65,7 @@ class RobertaPeftModel(RobertaModel):
     def __init__(self, args, encoder):
         super().__init__(args, encoder)
         set_layer_norm_eps(self, args.layer_norm_eps)
+        self.frozen_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[args.frozen_weights_dtype]
         self.peft = build_method(args)
         self.peft.apply(self)
         self.update_trainable()
@@ -113,6 +119,14 @@ class RobertaPeftModel(RobertaModel):
         groups.update(head_parameter_names(self, self.args.head_trainable))
         set_trainable(self, groups)
         self.trainable_groups = groups
+        if self.frozen_dtype != torch.float32:
+            store_frozen_linears(self, self.frozen_dtype)
+
+    def store_frozen_weights(self, dtype):
+        """Keep the frozen Linear weights in ``dtype`` from now on (the hub widens them back to fp32 for
+        inference, merging and export)."""
+        self.frozen_dtype = dtype
+        store_frozen_linears(self, dtype)
 
     def _keep_needed_positions(self, state_dict, prefix):
         """A checkpoint with more learned positions than --max-positions: the rows past it are never used."""
@@ -167,6 +181,7 @@ def base_architecture(args):
         option.fill_default(args)
     roberta_base_architecture(args)
     check_layers(args)
+    check_frozen_dtype(args)
 
 
 def check_layers(args):
@@ -175,6 +190,18 @@ def check_layers(args):
     if layers and count is not None and layers[-1] >= count:
         raise OptionError(f"--peft-layers {args.peft_layers}: layer {layers[-1]} does not exist "
                           f"(the model has {count} layers, 0-{count - 1})")
+
+
+def check_frozen_dtype(args):
+    """bf16 frozen weights give the same numbers only where autocast rounds them anyway, in matrix products."""
+    if args.frozen_weights_dtype == "fp32":
+        return
+    if not args.autocast_bf16:
+        raise OptionError(f"--frozen-weights-dtype {args.frozen_weights_dtype} needs --autocast-bf16 "
+                          "(PRECISION=bf16): in fp32 the rounded weights would change the numbers")
+    if safe_getattr(args, "lora_dora", False):
+        raise OptionError(f"--frozen-weights-dtype {args.frozen_weights_dtype} does not combine with --lora-dora: "
+                          "DoRA's weight norm reads the frozen weights outside a matrix product")
 
 
 def _shape(layers, dim, ffn, heads, **extra):

@@ -26,6 +26,16 @@ LINEAR_TARGETS = {
 }
 
 
+def check_mergeable(module):
+    """Merging into weights narrower than the method's parameters would round the merged update."""
+    params = list(module.parameters(recurse=False))
+    frozen = min((p.dtype.itemsize for p in params if not p.requires_grad), default=None)
+    trained = max((p.dtype.itemsize for p in params if p.requires_grad), default=None)
+    if frozen and trained and frozen < trained:
+        raise RuntimeError("the frozen weights are narrower than the trained ones: widen them before merging "
+                           "(model.store_frozen_weights(torch.float32), as the hub does)")
+
+
 class PeftMethod:
     """Full fine-tuning shape of a method; subclasses override what differs."""
 

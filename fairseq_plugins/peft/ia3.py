@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..options import Option, OptionError, comma_choices, split_list
-from .base import LINEAR_TARGETS, PeftMethod
+from .base import LINEAR_TARGETS, PeftMethod, check_mergeable
 
 NO_FEEDFORWARD = "none"
 
@@ -55,6 +55,7 @@ class IA3Linear(nn.Linear):
     def merge(self):
         if self.merged:
             return
+        check_mergeable(self)
         bias = None if self.bias is None else self.bias.detach().clone()
         self._unmerged_weights = (self.weight.detach().clone(), bias)
         if self.scales_input:

@@ -24,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..options import Option, comma_choices, positive_float, positive_int, probability, split_list
-from .base import LINEAR_TARGETS, PeftMethod
+from .base import LINEAR_TARGETS, PeftMethod, check_mergeable
 
 
 class LoraLinear(nn.Linear):
@@ -78,6 +78,7 @@ class LoraLinear(nn.Linear):
     def merge(self):
         if self.merged:
             return
+        check_mergeable(self)
         if self.lora_magnitude is None:
             self.weight += self.delta_weight()
         else:

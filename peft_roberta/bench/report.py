@@ -22,7 +22,11 @@ def summarize(impl, method, raw, peak_gflops, batch_size):
         "achieved_gflops": round(raw["flops"] / seconds / 1e9, 1),
         "matmul_peak_gflops": round(peak_gflops, 1),
         "matmul_peak_fraction": round(raw["flops"] / seconds / 1e9 / peak_gflops, 3),
-        "peak_rss_mb": round(raw["peak_rss_mb"], 1),
+        "peak_rss_mb": round(raw["peak_rss_mb"], 1),  # through loading and the training steps
+        "process_peak_rss_mb": round(raw.get("process_peak_rss_mb", raw["peak_rss_mb"]), 1),  # saving, inference too
+        "peak_rss_runs_mb": raw.get("peak_rss_runs_mb", [round(raw["peak_rss_mb"], 1)]),  # --repeats: every run's
+        "step_ms_runs": raw.get("step_ms_runs", [round(1000 * step, 1)]),
+        "memory_mb": {k: round(v, 1) for k, v in raw.get("memory_mb", {}).items()},  # fairseq: tensors by role
         "loaded_rss_mb": round(raw["rss_loaded_mb"], 1),
         "training_rss_mb": round(raw["peak_rss_mb"] - raw["rss_loaded_mb"], 1),
         "state_mb": round(raw["state_mb"], 3),
@@ -65,17 +69,47 @@ def knob_table(rows):
             markdown_rows(["impl"] + [title for _, title in KNOB_COLUMNS], lines)]
 
 
+def memory_breakdown(rows):
+    """Each fairseq row's peak RSS split by role: the tensors counted exactly, the rest as measured."""
+    body = []
+    for r in rows:
+        parts = r.get("memory_mb")
+        if r["impl"] != "fairseq" or not parts:
+            continue
+        weights = parts["frozen weights"] + parts["trained weights"]
+        rest = r["peak_rss_mb"] - r["loaded_rss_mb"] - parts["gradients"] - parts["optimizer state"]
+        body.append([r["method"], f"{r['loaded_rss_mb'] - weights:.0f}", f"{parts['frozen weights']:.0f}",
+                     f"{parts['trained weights']:.0f}", f"{parts['gradients']:.0f}", f"{parts['optimizer state']:.0f}",
+                     f"{rest:.0f}", f"{r['peak_rss_mb']:.0f}"])
+    if not body:
+        return []
+    return ["", "fairseq, peak RSS in training by role (MB; weights, gradients and Adam state counted from the "
+                "tensors, libraries and data = RSS once loaded minus the weights, activations and the rest = the "
+                "peak minus all of these):", "",
+            markdown_rows(["method", "libraries and data", "frozen weights", "trained weights", "gradients",
+                           "Adam state", "activations and the rest", "peak RSS"], body)]
+
+
 def markdown(rows, machine, args, notes=()):
     header = ["impl", "method", "precision", "sent/s", "real tokens/s", "epoch (s)", "FLOP/s vs matmul peak",
-              "peak RSS (MB)", "trained state (MB)", "state / checkpoint", "inference sent/s"]
+              "peak RSS (MB)", "with saving, inference (MB)", "trained state (MB)", "state / checkpoint",
+              "inference sent/s"]
     table = [[r["impl"], r["method"], r["precision"], f"{r['sent_per_s']:.1f}", f"{r['tokens_per_s']:.0f}",
               f"{r['epoch_s']:.0f}", f"{100 * r['matmul_peak_fraction']:.0f}%", f"{r['peak_rss_mb']:.0f}",
-              f"{r['state_mb']:.2f}", f"{100 * r['state_fraction_of_checkpoint']:.2f}%",
+              f"{r.get('process_peak_rss_mb', r['peak_rss_mb']):.0f}", f"{r['state_mb']:.2f}", f"{100 * r['state_fraction_of_checkpoint']:.2f}%",
               f"{r['inference_sent_per_s']:.0f}"] for r in rows]
     lines = [f"Benchmark ({machine}; model `{args.model_name}`, SST-2 {args.max_train} sentences, batch "
              f"{args.batch_size}, {args.steps} measured updates after {args.warmup}; {args.today}; "
              f"`{getattr(args, 'command', 'python scripts/benchmark.py')}`).", "",
-             markdown_rows(header, table)]
+             markdown_rows(header, table), "",
+             "Peak RSS: the process's peak through loading and the training steps; the next column adds saving a "
+             "full checkpoint and the inference pass, which are not training's memory."]
+    repeated = [r for r in rows if len(r["peak_rss_runs_mb"]) > 1]
+    if repeated:
+        lines += ["", f"Each row is the median of {len(repeated[0]['peak_rss_runs_mb'])} runs by peak RSS (its other "
+                  "figures from that run); every run: " + "; ".join(
+                      f"{r['impl']} {r['method']} " + ", ".join(f"{v:.0f}" for v in r["peak_rss_runs_mb"]) + " MB, "
+                      + ", ".join(f"{v:.0f}" for v in r["step_ms_runs"]) + " ms/step" for r in repeated)]
     by_key = {(r["impl"], r["method"]): r for r in rows}
     for other, title in RATIOS:
         lines += ratio_table(by_key, args.methods, other, title)
@@ -90,6 +124,7 @@ def markdown(rows, machine, args, notes=()):
                   f"libraries, data and model loaded: {full['loaded_rss_mb']:.0f} MB for full), against full "
                   "fine-tuning: " + ", ".join(
                       f"{m} {by_key[('fairseq', m)]['training_rss_mb'] / full['training_rss_mb']:.2f}" for m in others)]
+    lines += memory_breakdown(rows)
     if notes:
         lines += [""] + [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"

@@ -3,8 +3,8 @@
   - training steps after a warm-up that ends with the epoch's largest batch (so that the peak memory
     is the epoch's), on batches drawn at random from one epoch as each implementation batches it:
     their times, sentences, real (non-padding) tokens and FLOPs;
-  - resident memory once libraries, data and model are loaded (the peak is the process's own,
-    read by the parent);
+  - resident memory once libraries, data and model are loaded, and its peak through the training
+    steps (read before saving and inference; the parent reads the whole process's peak too);
   - the saved trainable state (PEFT-only file / peft adapter) and a full training checkpoint;
   - inference throughput on the dev set (LoRA / IA3 merged).
 
@@ -42,6 +42,18 @@ def timed_steps(batches, warm_count, step, describe, device):
     return totals
 
 
+def tensor_breakdown_mb(model, optimizer):
+    """MiB held by the frozen and the trained weights, the gradients and the optimizer's state."""
+    def mib(tensors):
+        return sum(t.numel() * t.element_size() for t in tensors) / 2 ** 20
+
+    params = list(model.parameters())
+    state = [v for per_param in optimizer.state.values() for v in per_param.values() if hasattr(v, "element_size")]
+    return {"frozen weights": mib(p for p in params if not p.requires_grad),
+            "trained weights": mib(p for p in params if p.requires_grad),
+            "gradients": mib(p.grad for p in params if p.grad is not None), "optimizer state": mib(state)}
+
+
 def fairseq_worker(spec):
     import torch
 
@@ -53,7 +65,9 @@ def fairseq_worker(spec):
     method, device, precision = spec["method"], spec["device"], spec["precision"]
     save_dir = tempfile.mkdtemp(prefix="bench-fairseq-")
     argv = training_argv(method, spec["model_dir"], spec["data_bin"], spec["batch_size"], device, precision, save_dir)
-    cfg, task, trainer = start(argv + (["--checkpoint-activations"] if spec.get("checkpoint_activations") else []))
+    argv += ["--checkpoint-activations"] if spec.get("checkpoint_activations") else []
+    argv += ["--frozen-weights-dtype", spec["frozen_weights_dtype"]] if spec.get("frozen_weights_dtype") else []
+    cfg, task, trainer = start(argv)
     batches = epoch_batches(trainer)
     warm, measured = warmup_and_measured(batches, spec["warmup"], spec["steps"],
                                          lambda batch: batch["net_input"]["src_tokens"].numel())
@@ -65,6 +79,8 @@ def fairseq_worker(spec):
         return size, int(batch["ntokens"]), training_flops(shape, size, length, "fairseq", method)
 
     result = timed_steps(warm + measured, len(warm), lambda batch: trainer.train_step([batch]), describe, device)
+    rss_trained_mb = peak_rss_mb()  # before saving and inference, whose copies are not training's
+    memory_mb = tensor_breakdown_mb(trainer.model, trainer.optimizer.optimizer)
     trained = trainer.get_model()
     state_dir = tempfile.mkdtemp(prefix="bench-state-")
     if method == "full":
@@ -81,6 +97,7 @@ def fairseq_worker(spec):
     trainable = sum(p.numel() for p in trained.parameters() if p.requires_grad)
     trained.eval()
     if trained.peft.can_merge:
+        trained.store_frozen_weights(torch.float32)  # merging needs them as wide as the method's parameters
         trained.peft.merge(trained)
     count, elapsed = 0, 0.0
     with torch.no_grad():
@@ -93,12 +110,15 @@ def fairseq_worker(spec):
             count += batch["nsentences"]
     return dict(result, epoch_batches=len(batches), state_mb=state_mb, checkpoint_mb=checkpoint_mb,
                 inference_sent_per_s=count / elapsed, trainable_params=trainable, rss_loaded_mb=rss_loaded_mb,
+                rss_trained_mb=rss_trained_mb, memory_mb=memory_mb,
                 shape=shape, knobs=fairseq_knobs(precision))
 
 
 def hf_worker(spec):
     import torch
     from transformers import AutoTokenizer, DataCollatorWithPadding
+
+    from fairseq_plugins.trainable import store_frozen_linears
 
     from ..runs.settings import profile_defaults
     from .hf_run import Examples, build_model, knobs, prepare_for_steps, probe_workers, train_step, trainer_for
@@ -109,6 +129,8 @@ def hf_worker(spec):
     valid = Examples(spec["data_bin"], "valid", tokenizer)
     model = build_model(spec["hf_dir"], method, num_classes(spec["data_bin"]),
                         attn_implementation="sdpa" if impl == "hf-tuned" else None)
+    if spec.get("frozen_weights_dtype") == "bf16":
+        store_frozen_linears(model, torch.bfloat16)
     per_epoch = math.ceil(len(train) / spec["batch_size"])
     out_dir = tempfile.mkdtemp(prefix="bench-hf-")
     trainer = trainer_for(impl, model, tokenizer, train, valid, batch_size=spec["batch_size"],
@@ -129,6 +151,7 @@ def hf_worker(spec):
 
     on_device = [{k: v.to(trainer.args.device) for k, v in batch.items()} for batch in warm + measured]
     result = timed_steps(on_device, len(warm), lambda batch: train_step(trainer, step_model, batch), describe, device)
+    rss_trained_mb = peak_rss_mb()  # before saving and inference, whose copies are not training's
     state_dir = tempfile.mkdtemp(prefix="bench-state-")
     trainer.model.save_pretrained(state_dir)
     state_mb = file_mb(state_dir)
@@ -164,6 +187,7 @@ def hf_worker(spec):
             count += batch["input_ids"].shape[0]
     return dict(result, epoch_batches=len(batches), state_mb=state_mb, checkpoint_mb=checkpoint_mb,
                 inference_sent_per_s=count / elapsed, trainable_params=trainable, rss_loaded_mb=rss_loaded_mb,
+                rss_trained_mb=rss_trained_mb,
                 shape=shape, knobs=config)
 
 

@@ -16,7 +16,8 @@ from .family import HEADS, layer_module_names, layers_path
 
 # what each plugin option becomes in the twin (Option.hf), as the keys of apply_method's description
 TARGETS = ("method", "target layers", "trainable parameters", "initial weights", "config.layer_norm_eps",
-           "TrainingArguments.bf16", "TrainingArguments.activation_checkpointing", "LoraConfig.r",
+           "TrainingArguments.bf16", "TrainingArguments.activation_checkpointing", "frozen Linear weights' dtype",
+           "LoraConfig.r",
            "LoraConfig.lora_alpha", "LoraConfig.lora_dropout", "LoraConfig.target_modules", "LoraConfig.use_dora",
            "LoraConfig.use_rslora", "IA3Config.target_modules", "IA3Config.feedforward_modules")
 COVERED = "the twin covers lora (with DoRA and rsLoRA), bitfit, ia3 and none (full fine-tuning)"
@@ -105,7 +106,8 @@ def apply_method(model, family, args):
     description = {"method": method, "target layers": layers,
                    "config.layer_norm_eps": getattr(model.config, "layer_norm_eps", None),
                    "TrainingArguments.bf16": bool(args.autocast_bf16),
-                   "TrainingArguments.activation_checkpointing": bool(getattr(args, "checkpoint_activations", False))}
+                   "TrainingArguments.activation_checkpointing": bool(getattr(args, "checkpoint_activations", False)),
+                   "frozen Linear weights' dtype": getattr(args, "frozen_weights_dtype", "fp32")}
     if method == "lora":
         from peft import LoraConfig, TaskType, get_peft_model
 

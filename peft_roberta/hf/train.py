@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import dataclass
 
 import torch
+from fairseq_plugins.trainable import store_frozen_linears
 
 from ..errors import UserError
 from ..metrics import task_metrics
@@ -67,6 +68,8 @@ def build_twin(argv, model_dir):
     if os.path.isfile(os.path.join(cfg.task.data, "input0", "test.idx")):
         datasets["test"] = TwinExamples(task, "test", ids)
     difference = start_difference(fs_model, model, task, datasets["valid"], pad_id)
+    if args.frozen_weights_dtype == "bf16":  # after the fp32 check above; the Trainer runs under bf16 autocast
+        store_frozen_linears(model, torch.bfloat16)
     fs_trained = fairseq_trained_count(fs_model, model, family)
     trainable, _ = count_parameters(model)
     if trainable != fs_trained:

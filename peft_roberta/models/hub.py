@@ -47,6 +47,7 @@ def from_pretrained(checkpoint=None, peft_file=None, base_checkpoint=None, data=
     ``tokenizer``: a model directory whose tokenizer to use; ``state``: the checkpoint already
     loaded (with :func:`safe_load`); ``overrides``: fairseq options.
     """
+    import torch
     from fairseq import checkpoint_utils
     from fairseq.dataclass.utils import overwrite_args_by_name
     from fairseq.models.roberta import RobertaHubInterface
@@ -75,6 +76,9 @@ def from_pretrained(checkpoint=None, peft_file=None, base_checkpoint=None, data=
                 setattr(cfg.model, key, value)
         setattr(cfg.model, "load_checkpoint_heads", True)  # as RobertaModel.from_pretrained does
     models, cfg, task = checkpoint_utils.load_model_ensemble_and_task([path], state=state)
+    if hasattr(models[0], "store_frozen_weights"):
+        # trained with --frozen-weights-dtype bf16: fp32 again to infer, merge and export (the bf16 values trained)
+        models[0].store_frozen_weights(torch.float32)
     return RobertaHubInterface(cfg, task, models[0])
 
 
