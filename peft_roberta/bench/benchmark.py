@@ -7,6 +7,7 @@ from .. import machine
 from ..errors import UserError
 from .measure import NO_HF_TWIN, resolve_device, resolve_precision, run_child, write_atomic
 from .models import hf_dir_of, resolve_model
+from .report import mean_step_s
 
 
 def median_run(raws):
@@ -15,7 +16,7 @@ def median_run(raws):
     ordered = sorted(raws, key=lambda raw: raw["peak_rss_mb"])
     chosen = dict(ordered[(len(ordered) - 1) // 2])
     chosen["peak_rss_runs_mb"] = [round(raw["peak_rss_mb"], 1) for raw in raws]
-    chosen["step_ms_runs"] = [round(1000 * sum(raw["step_times"]) / len(raw["step_times"]), 1) for raw in raws]
+    chosen["step_ms_runs"] = [round(1000 * mean_step_s(raw), 1) for raw in raws]
     return chosen
 
 
@@ -86,8 +87,7 @@ def run(args):
                                                                      "precision": precision}, f"{impl} {method}")
             raw["peak_rss_mb"], raw["process_peak_rss_mb"] = raw["rss_trained_mb"], peak_rss
             measured.setdefault((impl, method, precision), []).append(raw)
-            step = sum(raw["step_times"]) / len(raw["step_times"])
-            print(f"{impl:8s} {method:7s} {precision:4s} {1000 * step:7.1f} ms/step  peak RSS {raw['peak_rss_mb']:6.0f} MB "
+            print(f"{impl:8s} {method:7s} {precision:4s} {1000 * mean_step_s(raw):7.1f} ms/step  peak RSS {raw['peak_rss_mb']:6.0f} MB "
                   f"in training, {peak_rss:6.0f} MB with saving and inference", flush=True)
     raws = [(impl, method, precision, median_run(found)) for (impl, method, precision), found in measured.items()]
     for precision in peaks:  # again at the end: a busy moment at the start must not lower the reference

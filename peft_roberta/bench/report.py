@@ -7,10 +7,15 @@ KNOB_COLUMNS = (("batching", "batches"), ("optimizer", "optimizer"), ("attention
 RATIOS = (("hf", "fairseq / HF"), ("hf-tuned", "fairseq / HF tuned"))
 
 
+def mean_step_s(raw):
+    """The mean time of a child's measured training steps, in seconds."""
+    return sum(raw["step_times"]) / len(raw["step_times"])
+
+
 def summarize(impl, method, raw, peak_gflops, batch_size):
     """One row: throughput, one epoch's time, FLOP/s against the matmul peak, memory, sizes, inference."""
     seconds = sum(raw["step_times"])
-    step = seconds / len(raw["step_times"])
+    step = mean_step_s(raw)
     return {
         "impl": impl, "method": method,
         "sent_per_s": round(raw["sentences"] / seconds, 1),
